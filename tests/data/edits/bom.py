@@ -1,0 +1,5 @@
+﻿# café 😀
+def greet(name):
+    return '😀' + name
+
+greet('x')

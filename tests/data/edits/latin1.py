@@ -1,0 +1,6 @@
+# -*- coding: latin-1 -*-
+s = 'été'
+def greet(name):
+    return s + name
+
+greet('x')
