@@ -148,6 +148,8 @@ def _lanser_dir(ws: Workspace, create: bool) -> Path | None:
                                 f"refusing to keep a journal there")
     elif create:
         path.mkdir()
+        # keep lanser's journal and lock out of the user's `git status`
+        (path / ".gitignore").write_text("# created by lanser\n*\n", encoding="utf-8")
     else:
         return None
     return path
