@@ -1,0 +1,459 @@
+"""``resolve_selector``: any SelectorSpec to one location in the workspace, without a server.
+
+Everything here is tree-sitter and files.  Per call each file is read once
+(``Workspace.read``, through the jail) and parsed at most once; parses are
+also cached per Workspace instance, keyed on the file's exact bytes, and the
+module map is cached as lanser.selectors.modules describes.  Cursor and range
+selectors never walk the workspace.
+
+Decisions:
+
+- cursor/range: columns are converted from ``spec.indexing`` to ``encoding``
+  (lanser.codec); a line or column past the end is E/NOT_FOUND, a column
+  inside a character E/INDEXING_UNSUPPORTED.  ``symbolId`` is set when a
+  cursor lies on a definition's name.  Confidence 1.0.
+- symbol (``py://mod#Qual:role``): the module is found through the module
+  map; the exact qualname in that module is the only thing that may resolve
+  (confidence 1.0).  Without ``?overload=N`` the implementation of an
+  ``@overload`` group is meant (all variants are offered when there is none);
+  ``Class.prop`` is a property's getter, ``Class.prop.setter`` and
+  ``Class.prop.deleter`` its other accessors.  Several definitions with the
+  same qualname (``if``/``else`` variants) are E/AMBIGUOUS.  With no exact
+  match, definitions of the module and same-named definitions of similarly
+  named modules are ranked with Eq. 3.1 (lanser.selectors.ranking) and
+  offered: E/AMBIGUOUS when one shares a name token with the request (or sits
+  where the target was, for ``?v=``), E/NOT_FOUND otherwise.  A renamed,
+  moved or deleted target never resolves silently to another symbol.
+- ast: the same, with the kinds of the bracket steps checked, then node steps
+  (lanser.selectors.astpath).  Without ``[module=...]`` all modules are
+  searched.
+- anchor: lanser.selectors.anchors scores; tau and margin decide.
+- ``?v=``: when the file's blob id differs, cursor/range/anchor positions are
+  carried through the diff from the old text (E/VERSION_SKEW when it cannot
+  be found; E/NOT_FOUND when the position's line was deleted).  For symbol and
+  ast selectors the structural resolution on the current code is
+  authoritative; the old text, when available, only supplies the old
+  position and kinds for ranking fuzzy candidates.  ``relocated`` records
+  what was done.
+- ``anchor``: every resolution carries a freshly minted anchor selector for
+  the target (for a definition: its header line).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Sequence
+
+from ..codec import check_encoding, check_position, from_codepoints, to_codepoints
+from ..errors import Ambiguous, IndexingUnsupported, NotFound, VersionSkew
+from ..workspace import SourceFile, Workspace, blob_id, decode_source
+from . import versions
+from .anchors import find_anchor_candidates, mint_anchor
+from .astpath import select_node, split_steps
+from .grammar import format_selector
+from .modules import ModuleMap, module_map, module_name_for
+from .ranking import Request, decide, features, ranked, score
+from .resolution import Candidate, Resolution, ScoringSettings
+from .spec import SelectorSpec
+from .structure import Definition, FileIndex, Span, index_source, normalize_qualname
+from .symbol_id import symbol_id
+
+_INDEX_CACHE: "weakref.WeakKeyDictionary[Workspace, dict[str, FileIndex]]" = weakref.WeakKeyDictionary()
+_INDEX_CACHE_MAX = 2048
+FUZZY_OFFER = 0.5       # s_prox at or above which a fuzzy candidate is offered without a shared token
+
+
+def resolve_selector(spec: SelectorSpec, ws: Workspace, *, original: str, encoding: str = "utf-16",
+                     settings: ScoringSettings = ScoringSettings()) -> Resolution:
+    """Resolve ``spec`` in ``ws``; ranges come back in ``encoding`` units (0-based)."""
+    check_encoding(encoding)
+    check_encoding(spec.indexing)
+    session = _Session(ws, encoding, settings, original, format_selector(spec))
+    handler = {"cursor": session.cursor, "range": session.range, "symbol": session.symbol,
+               "ast": session.ast, "anchor": session.anchor}[spec.kind]
+    return handler(spec)
+
+
+def _version(doc_version: str | None) -> str | None:
+    if doc_version is None:
+        return None
+    v = doc_version.lower()
+    return v[4:] if v.startswith("git:") else v
+
+
+class _Session:
+    """One resolve call: files read and parsed at most once."""
+
+    def __init__(self, ws: Workspace, encoding: str, settings: ScoringSettings, original: str,
+                 canonical: str) -> None:
+        self.ws = ws
+        self.encoding = encoding
+        self.settings = settings
+        self.original = original
+        self.canonical = canonical
+        self._sources: dict[str, SourceFile] = {}
+        self._mmap: ModuleMap | None = None
+
+    # -- files -----------------------------------------------------------
+    def source(self, user_path: str) -> SourceFile:
+        if user_path in self._sources:
+            return self._sources[user_path]
+        _, rel = self.ws.resolve(user_path)
+        if rel not in self._sources:
+            self._sources[rel] = self.ws.read(rel)
+        self._sources[user_path] = self._sources[rel]
+        return self._sources[rel]
+
+    def index(self, rel: str) -> FileIndex:
+        src = self.source(rel)
+        cache = _INDEX_CACHE.setdefault(self.ws, {})
+        hit = cache.get(src.rel)
+        if hit is not None and hit.source.raw == src.raw:
+            return hit
+        idx = index_source(src)
+        if len(cache) >= _INDEX_CACHE_MAX:
+            cache.clear()
+        cache[src.rel] = idx
+        return idx
+
+    @property
+    def mmap(self) -> ModuleMap:
+        if self._mmap is None:
+            self._mmap = module_map(self.ws)
+        return self._mmap
+
+    def old_text(self, src: SourceFile, doc_version: str | None, *, required: bool) -> tuple[str | None, dict[str, Any] | None]:
+        """(old text or None, relocation record or None) for a ``?v=`` on ``src``."""
+        v = _version(doc_version)
+        if v is None:
+            return None, None
+        current = blob_id(src.raw)
+        if current == v:
+            return None, None
+        old = versions.old_text_for(self.ws, src.rel, v)
+        if old is None and required:
+            raise VersionSkew(f"{src.rel} has changed since version {v} (now {current}) and the old "
+                              f"text is in neither git nor lanser's snapshot store",
+                              details={"path": src.rel, "docVersion": v, "current": current})
+        return old, {"path": src.rel, "docVersion": v, "current": current}
+
+    # -- results ---------------------------------------------------------
+    def _anchor(self, src: SourceFile, start_cp: int, end_cp: int) -> str | None:
+        try:
+            return mint_anchor(src, src.rel, start_cp, end_cp)
+        except NotFound:
+            return None
+
+    def _definition_candidate(self, idx: FileIndex, d: Definition, module: str, request: Request,
+                              role: str) -> Candidate:
+        span = d.role_span(role) if role != "def" else d.def_span
+        rng = idx.range_in(span, self.encoding) if span is not None else idx.range_in(d.def_span, self.encoding)
+        feats = features(request, module, d.chain, d.name_span[0][0])
+        label = f"{module}#{d.qualname}" + (f"?overload={d.overload}" if d.overload else "")
+        return Candidate(path=idx.source.rel, range=rng,
+                         selection_range=idx.range_in(d.name_span, self.encoding),
+                         score=score(feats, self.settings), features=feats,
+                         symbol_id=symbol_id(self.mmap.by_path.get(idx.source.rel, module),
+                                             d.qualname, d.kind, d.overload),
+                         label=label)
+
+    def _resolution(self, src: SourceFile, rng: list[int], sel: list[int], *, confidence: float,
+                    symbol: str | None = None, disambiguation: Sequence[Candidate] = (),
+                    anchor_cp: tuple[int, int] | None = None, relocated: dict[str, Any] | None = None,
+                    scoring: bool = True) -> Resolution:
+        anchor = self._anchor(src, *anchor_cp) if anchor_cp is not None else None
+        return Resolution(original=self.original, canonical=self.canonical, path=src.rel,
+                          range=list(rng), selection_range=list(sel), confidence=confidence,
+                          encoding=self.encoding, symbol_id=symbol,
+                          disambiguation=list(disambiguation),
+                          scoring=self.settings if scoring else None, anchor=anchor,
+                          relocated=relocated)
+
+    # -- cursor and range --------------------------------------------------
+    def _position(self, src: SourceFile, old: str | None, line: int, col: int, indexing: str,
+                  ) -> tuple[int, int]:
+        """A user position to (line, code-point col) in the current text."""
+        if old is None:
+            lines = src.lines
+            check_position(lines, line, col, indexing)
+            return line, to_codepoints(lines[line], col, indexing)
+        old_lines = old.split("\n")
+        check_position(old_lines, line, col, indexing)
+        cp = to_codepoints(old_lines[line], col, indexing)
+        mapped = versions.map_position(old, src.text, line, cp)
+        if mapped is None:
+            raise NotFound(f"{src.rel}: line {line + 1} of the selector's version was deleted since")
+        return mapped
+
+    def _offset(self, src: SourceFile, line: int, cp: int) -> int:
+        lines = src.lines
+        return sum(len(x) + 1 for x in lines[:line]) + cp
+
+    def cursor(self, spec: SelectorSpec) -> Resolution:
+        assert spec.path is not None and spec.line is not None and spec.col is not None
+        src = self.source(spec.path)
+        old, relocated = self.old_text(src, spec.doc_version, required=True)
+        line, cp = self._position(src, old, spec.line, spec.col, spec.indexing)
+        lines = src.lines
+        col = from_codepoints(lines[line], cp, self.encoding)
+        if relocated is not None:
+            relocated.update(method="diff", **{"from": [spec.line, spec.col], "to": [line, col]})
+        sym = self._symbol_at(src, line, cp)
+        off = self._offset(src, line, cp)
+        rng = [line, col, line, col]
+        return self._resolution(src, rng, rng, confidence=1.0, symbol=sym, anchor_cp=(off, off),
+                                relocated=relocated, scoring=False)
+
+    def range(self, spec: SelectorSpec) -> Resolution:
+        assert spec.path is not None and spec.line is not None and spec.col is not None
+        assert spec.end_line is not None and spec.end_col is not None
+        src = self.source(spec.path)
+        old, relocated = self.old_text(src, spec.doc_version, required=True)
+        if old is None:
+            start = self._position(src, None, spec.line, spec.col, spec.indexing)
+            end = self._position(src, None, spec.end_line, spec.end_col, spec.indexing)
+        else:
+            old_lines = old.split("\n")
+            check_position(old_lines, spec.line, spec.col, spec.indexing)
+            check_position(old_lines, spec.end_line, spec.end_col, spec.indexing)
+            s_cp = to_codepoints(old_lines[spec.line], spec.col, spec.indexing)
+            e_cp = to_codepoints(old_lines[spec.end_line], spec.end_col, spec.indexing)
+            mapped = versions.map_range(old, src.text, spec.line, s_cp, spec.end_line, e_cp)
+            if mapped is None:
+                raise NotFound(f"{src.rel}: the selected range was deleted since version "
+                               f"{relocated['docVersion'] if relocated else ''}")
+            start, end = (mapped[0], mapped[1]), (mapped[2], mapped[3])
+        if end < start:
+            raise NotFound("the range ends before it starts")
+        lines = src.lines
+        rng = [start[0], from_codepoints(lines[start[0]], start[1], self.encoding),
+               end[0], from_codepoints(lines[end[0]], end[1], self.encoding)]
+        if relocated is not None:
+            relocated.update(method="diff", **{"from": [spec.line, spec.col, spec.end_line, spec.end_col],
+                                                "to": rng})
+        anchor_cp = (self._offset(src, *start), self._offset(src, *end))
+        return self._resolution(src, rng, rng, confidence=1.0, anchor_cp=anchor_cp,
+                                relocated=relocated, scoring=False)
+
+    def _symbol_at(self, src: SourceFile, line: int, cp: int) -> str | None:
+        text = src.lines[line]
+        if cp >= len(text) or not (text[cp].isalnum() or text[cp] == "_"):
+            if not (cp > 0 and (text[cp - 1].isalnum() or text[cp - 1] == "_")):
+                return None
+        idx = self.index(src.rel)
+        row, bcol = idx.point_from_cp(line, cp)
+        d = idx.innermost(row, bcol, "name_span")
+        if d is None:
+            return None
+        return symbol_id(module_name_for(self.ws, src.rel), d.qualname, d.kind, d.overload)
+
+    # -- symbol and ast ----------------------------------------------------
+    def symbol(self, spec: SelectorSpec) -> Resolution:
+        assert spec.module is not None
+        qual = normalize_qualname(spec.qualname or "")
+        chain: tuple[tuple[str | None, str], ...] = tuple((None, p) for p in qual.split(".") if p)
+        what = f"py://{spec.module}#{qual}"
+        return self._structural(spec.module, chain, [], spec.role, spec.overload,
+                                spec.doc_version, what)
+
+    def ast(self, spec: SelectorSpec) -> Resolution:
+        module, chain, nodes = split_steps(spec.ast_path)
+        what = self.canonical.split("?", 1)[0]
+        return self._structural(module, chain, nodes, "def", None, spec.doc_version, what)
+
+    def _files(self, module: str | None) -> list[str]:
+        if module is None:
+            return self.mmap.all_files()
+        return self.mmap.files_for(module)
+
+    def _structural(self, module: str | None, chain: tuple[tuple[str | None, str], ...],
+                    nodes: list[tuple[str, int]], role: str, overload: int | None,
+                    doc_version: str | None, what: str) -> Resolution:
+        rels = self._files(module)
+        if module is not None and not rels:
+            self._fuzzy(module, chain, [], what, None, reason=f"no module {module!r} in the workspace")
+        qual = ".".join(n for _, n in chain)
+        exact: list[tuple[FileIndex, Definition, str]] = []
+        relocated: dict[str, Any] | None = None
+        old_line: int | None = None
+        old_kinds: tuple[str, ...] | None = None
+        for rel in rels:
+            idx = self.index(rel)
+            mod = module if module is not None else self.mmap.by_path.get(rel, "")
+            if doc_version is not None and module is not None:
+                old, rec = self.old_text(idx.source, doc_version, required=False)
+                if rec is not None:
+                    relocated = dict(rec, method="structural", oldText=old is not None)
+                    if old is not None:
+                        old_line, old_kinds = _old_position(idx, old, qual)
+            if not chain:
+                continue
+            for d in idx.by_qualname(qual):
+                if all(rk is None or rk == ck for (rk, _), (ck, _) in zip(chain, d.chain)):
+                    exact.append((idx, d, mod))
+        if doc_version is not None and relocated is None:
+            relocated = {"docVersion": _version(doc_version), "method": "structural"}
+        if not chain:
+            return self._module_resolution(rels, role, nodes, relocated, what)
+        request = Request(module, chain if old_kinds is None or len(old_kinds) != len(chain)
+                          else tuple((k, n) for k, (_, n) in zip(old_kinds, chain)), old_line)
+        if not exact:
+            self._fuzzy(module, request.chain, rels, what, old_line,
+                        reason=f"no definition {qual!r}" + (f" in {module}" if module else ""))
+        exact = _pick_variant(exact, overload, what)
+        cands = []
+        for idx, d, mod in exact:
+            span = d.role_span(role)
+            if span is None:
+                raise NotFound(f"{what}: {d.qualname} has no {_ROLE_WORDS[role]}")
+            cands.append(self._definition_candidate(idx, d, mod, Request(module, request.chain), role))
+        best, top = decide(cands, self.settings, what=what)
+        idx, d, mod = next(e for e, c in zip(exact, cands) if c is best)
+        src = idx.source
+        rng, sel = best.range, best.selection_range
+        if nodes:
+            node = select_node(d.node, nodes)
+            span: Span = ((node.start_point.row, node.start_point.column),
+                          (node.end_point.row, node.end_point.column))
+            rng = sel = idx.range_in(span, self.encoding)
+            anchor_cp = (idx.offset_cp(span[0]), idx.offset_cp(span[1]))
+        else:
+            head = d.sig_span if role == "def" else d.role_span(role)
+            assert head is not None
+            anchor_cp = (idx.offset_cp(head[0]), idx.offset_cp(head[1]))
+        return self._resolution(src, rng, sel, confidence=best.score, symbol=best.symbol_id,
+                                disambiguation=top, anchor_cp=anchor_cp, relocated=relocated)
+
+    def _module_resolution(self, rels: list[str], role: str, nodes: list[tuple[str, int]],
+                           relocated: dict[str, Any] | None, what: str) -> Resolution:
+        if len(rels) != 1:
+            raise Ambiguous(f"{what}: {len(rels)} files", candidates=[
+                {"path": r, "score": 1.0} for r in rels[: self.settings.top_k]])
+        idx = self.index(rels[0])
+        span: Span | None = idx.module_span()
+        if role == "doc":
+            span = idx.module_doc_span()
+        elif role == "sig":
+            span = None
+        if span is None:
+            raise NotFound(f"{what}: the module has no {_ROLE_WORDS[role]}")
+        if nodes:
+            node = select_node(idx.tree.root_node, nodes)
+            span = ((node.start_point.row, node.start_point.column),
+                    (node.end_point.row, node.end_point.column))
+        rng = idx.range_in(span, self.encoding)
+        sel = rng if nodes else [0, 0, 0, 0]
+        return self._resolution(idx.source, rng, sel, confidence=1.0,
+                                anchor_cp=(idx.offset_cp(span[0]), idx.offset_cp(span[1])),
+                                relocated=relocated)
+
+    def _fuzzy(self, module: str | None, chain: tuple[tuple[str | None, str], ...], rels: list[str],
+               what: str, old_line: int | None, *, reason: str) -> None:
+        """Rank look-alikes of a target with no exact match and raise Ambiguous or NotFound."""
+        request = Request(module, chain, old_line)
+        name = chain[-1][1] if chain else ""
+        pool: list[Candidate] = []
+        seen: set[str] = set()
+        for rel in rels:
+            seen.add(rel)
+            idx = self.index(rel)
+            mod = module if module is not None else self.mmap.by_path.get(rel, "")
+            pool.extend(self._definition_candidate(idx, d, mod, request, "def") for d in idx.definitions)
+        others = self.mmap.similar(module) if module is not None else []
+        if module is not None and name:
+            others += [r for r in self.mmap.all_files() if r not in others]
+        for rel in others:
+            if rel in seen:
+                continue
+            try:
+                idx = self.index(rel)
+            except (NotFound, IndexingUnsupported):
+                continue
+            mod = self.mmap.by_path.get(rel, "")
+            pool.extend(self._definition_candidate(idx, d, mod, request, "def")
+                        for d in idx.definitions if d.name == name)
+        offered = [c for c in ranked(pool)
+                   if c.features["J_token"] > 0 or c.features["s_prox"] >= FUZZY_OFFER]
+        top = [c.to_json() for c in offered[: self.settings.top_k]]
+        if offered:
+            raise Ambiguous(f"{what}: {reason}; {len(offered)} similar definition(s), none identical",
+                            candidates=top)
+        raise NotFound(f"{what}: {reason}", details={"candidates": [
+            c.to_json() for c in ranked(pool)[: self.settings.top_k]]} if pool else None)
+
+    # -- anchors -----------------------------------------------------------
+    def anchor(self, spec: SelectorSpec) -> Resolution:
+        assert spec.path is not None
+        src = self.source(spec.path)
+        old, relocated = self.old_text(src, spec.doc_version, required=True)
+        cands = find_anchor_candidates(spec, src, self.encoding)
+        what = f"anchor {spec.snippet!r} in {src.rel}"
+        try:
+            best, top = decide(cands, self.settings, what=what)
+        except Ambiguous:
+            if old is None:
+                raise
+            best, top = self._anchor_by_diff(spec, src, old, cands, what)
+            assert relocated is not None
+            relocated["method"] = "diff"
+        else:
+            if relocated is not None:
+                relocated["method"] = "anchor"
+        lines = src.lines
+        s_cp = to_codepoints(lines[best.range[0]], best.range[1], self.encoding)
+        e_cp = to_codepoints(lines[best.range[2]], best.range[3], self.encoding)
+        idx = self.index(src.rel)
+        d = idx.innermost(*idx.point_from_cp(best.range[0], s_cp), "sig_span")
+        sym = (symbol_id(module_name_for(self.ws, src.rel), d.qualname, d.kind, d.overload)
+               if d is not None else None)
+        anchor_cp = (self._offset(src, best.range[0], s_cp), self._offset(src, best.range[2], e_cp))
+        return self._resolution(src, best.range, best.selection_range, confidence=best.score,
+                                symbol=sym, disambiguation=top, anchor_cp=anchor_cp,
+                                relocated=relocated)
+
+    def _anchor_by_diff(self, spec: SelectorSpec, src: SourceFile, old: str, cands: list[Candidate],
+                        what: str) -> tuple[Candidate, list[Candidate]]:
+        """Break an anchor tie with the old text: the candidate holding the old match's new place."""
+        old_src = decode_source(old.encode("utf-8"), src.rel)
+        old_best, _ = decide(find_anchor_candidates(spec, old_src, "codepoint"), self.settings,
+                             what=what + " (old version)")
+        mapped = versions.map_position(old, src.text, old_best.range[0], old_best.range[1])
+        if mapped is not None:
+            line = src.lines[mapped[0]]
+            col = from_codepoints(line, mapped[1], self.encoding)
+            hits = [c for c in cands if c.range[0] == mapped[0] and c.range[1] == col]
+            if len(hits) == 1:
+                return hits[0], ranked(cands)[: self.settings.top_k]
+        raise Ambiguous(f"{what}: several matches and the old position does not single one out",
+                        candidates=[c.to_json() for c in ranked(cands)[: self.settings.top_k]])
+
+
+_ROLE_WORDS = {"def": "definition", "sig": "signature", "body": "body", "doc": "docstring"}
+
+
+def _pick_variant(exact: list[tuple[FileIndex, Definition, str]], overload: int | None,
+                  what: str) -> list[tuple[FileIndex, Definition, str]]:
+    """``?overload=N`` picks the N-th @overload variant; without it the implementation."""
+    if overload is not None:
+        picked = [e for e in exact if e[1].overload == overload]
+        if not picked:
+            n = max((e[1].overload or 0 for e in exact), default=0)
+            raise NotFound(f"{what}: no @overload variant {overload} ({n} variant(s))")
+        return picked
+    plain = [e for e in exact if e[1].overload is None]
+    return plain or exact
+
+
+def _old_position(idx: FileIndex, old: str, qual: str) -> tuple[int | None, tuple[str, ...] | None]:
+    """The target's old name line mapped into the current text, and its old chain kinds."""
+    old_src = SourceFile(rel=idx.source.rel, raw=old.encode("utf-8"), text=old, encoding="utf-8", bom=False)
+    old_idx = index_source(old_src)
+    defs = [d for d in old_idx.by_qualname(qual) if d.overload is None] or old_idx.by_qualname(qual)
+    if len(defs) != 1:
+        return None, None
+    d = defs[0]
+    row = d.name_span[0][0]
+    cp = len(old_idx.line_bytes(row)[: d.name_span[0][1]].decode("utf-8"))
+    mapped = versions.map_position(old, idx.source.text, row, cp)
+    return (mapped[0] if mapped else None), tuple(k for k, _ in d.chain)
+
