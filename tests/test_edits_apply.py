@@ -410,3 +410,35 @@ def test_plan_write_creates_and_overwrites(tmp_path: Path) -> None:
     assert (tmp_path / "bom.py").read_bytes() == b"\xef\xbb\xbfx = 2\n"
     with pytest.raises(FsPermissions):
         plan_write(ws, ".git/config", "x")
+
+
+def test_lanser_dir_symlinked_outside_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "a.py").write_text("a = 1\n")
+    (root / ".lanser").symlink_to(outside)
+    ws = Workspace(root)
+    plan = plan_from_contents(ws, {"a.py": b"a = 2\n"})
+    with pytest.raises(FsPermissions):
+        apply_plan(ws, plan)
+    assert list(outside.iterdir()) == []
+    assert (root / "a.py").read_text() == "a = 1\n"
+
+
+def test_result_json_shape(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("a = 1\n")
+    ws = Workspace(tmp_path)
+    plan = plan_from_contents(ws, {"a.py": b"a = 2\n"})
+    result = apply_plan(ws, plan)
+    section = edits_section(plan, result)
+    assert section == {
+        "workspaceEdit": None,
+        "files": [{"path": "a.py", "action": "modify",
+                   "before": plan.changes[0].before_id,
+                   "after": plan.changes[0].after_id}],
+        "diff": plan.diff(),
+        "applied": True,
+        "result": {"applied": True, "message": "applied: 1 file(s) written", "files": ["a.py"],
+                   "git": {"git": False}, "via": "lanser"},
+    }

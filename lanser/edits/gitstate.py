@@ -46,13 +46,15 @@ def dirty_paths(ws: Workspace) -> list[str] | None:
     repo = _repo(ws)
     if repo is None:
         return None
-    top = _toplevel(repo)
-    if top is None:
-        return None
     try:
+        top = _toplevel(repo)
+        if top is None:
+            return None
         out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", str(ws.root))
     except Exception:  # noqa: BLE001 - git failing to answer is reported as not-a-repo
         return None
+    finally:
+        repo.close()
     items = out.split("\0")
     paths: list[str] = []
     i = 0
@@ -156,6 +158,7 @@ def merge_via_git(ws: Workspace, plan: EditPlan) -> EditPlan:
         raise ApplyConflict("--via-git needs a git repository; the workspace is not in one",
                             details={"reason": "not-git"})
     git_dir = os.path.realpath(repo.git_dir)
+    repo.close()
     scratch = tempfile.mkdtemp(prefix="lanser-3way-")
     try:
         env = dict(os.environ, GIT_INDEX_FILE=os.path.join(scratch, ".lanser-index"),

@@ -64,8 +64,8 @@ class ApplyResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"applied": self.applied, "message": self.message,
                                "files": list(self.files), "git": self.git, "via": self.via}
-        if self.recovered:
-            out["recovered"] = list(self.recovered)
+        if self.recovered:  # the txid (time, pid) is volatile: kept out of the bundle
+            out["recovered"] = [{k: v for k, v in r.items() if k != "txid"} for r in self.recovered]
         return out
 
 
@@ -147,9 +147,13 @@ def _lanser_dir(ws: Workspace, create: bool) -> Path | None:
             raise FsPermissions(f"{LANSER_DIR} is not a directory inside the workspace; "
                                 f"refusing to keep a journal there")
     elif create:
-        path.mkdir()
-        # keep lanser's journal and lock out of the user's `git status`
-        (path / ".gitignore").write_text("# created by lanser\n*\n", encoding="utf-8")
+        try:
+            path.mkdir()
+            # keep lanser's journal and lock out of the user's `git status`
+            (path / ".gitignore").write_text("# created by lanser\n*\n", encoding="utf-8")
+        except OSError as exc:
+            raise FsPermissions(f"cannot create {LANSER_DIR}/ for the edit journal: {exc.strerror}; "
+                                f"nothing was written", details={"reason": "journal"}) from None
     else:
         return None
     return path
@@ -310,14 +314,14 @@ def _recover_locked(ws: Workspace) -> list[dict[str, Any]]:
         if troubled:
             kept = jdir / f"{txid}.json.kept"
             os.replace(jpath, kept)
-            message = (f"interrupted transaction {txid}: restored {len(restored)} file(s); "
+            message = (f"interrupted edit: restored {len(restored)} file(s); "
                        f"{', '.join(troubled)} hold content that is neither the old nor the new "
                        f"version and were left alone; old bytes kept in {JOURNAL_DIR}/{txid}/")
         else:
             _drop_journal(jdir, txid)
-            message = (f"interrupted transaction {txid} rolled back: {len(restored)} file(s) restored "
+            message = (f"interrupted edit rolled back: {len(restored)} file(s) restored "
                        f"to their old content" if restored else
-                       f"interrupted transaction {txid} had not replaced any file; nothing to restore")
+                       "interrupted edit had not replaced any file; nothing to restore")
         reports.append({"txid": txid, "label": journal.get("label", ""), "rolledBack": bool(restored),
                         "files": files, "message": message})
     # backups of committed transactions whose cleanup was interrupted
@@ -366,15 +370,23 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
     txid = _new_txid()
     journal = _journal_for(ws, plan, txid)
     bdir = jdir / txid
-    bdir.mkdir()
-    for e, c in zip(journal["entries"], plan.changes):
-        if c.before is not None:
-            (bdir / f"{e['n']}.old").write_bytes(c.before)
-            with open(bdir / f"{e['n']}.old", "rb") as fh:
-                os.fsync(fh.fileno())
-    _fsync_dir(bdir)
-    _write_json_atomic(jdir / f"{txid}.json", journal)
-    _fsync_dir(jdir)
+    try:
+        bdir.mkdir()
+        for e, c in zip(journal["entries"], plan.changes):
+            if c.before is not None:
+                with open(bdir / f"{e['n']}.old", "wb") as fh:
+                    fh.write(c.before)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        _fsync_dir(bdir)
+        _write_json_atomic(jdir / f"{txid}.json", journal)
+        _fsync_dir(jdir)
+    except OSError as exc:
+        shutil.rmtree(bdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (jdir / f"{txid}.json").unlink()
+        raise FsPermissions(f"cannot write the edit journal in {JOURNAL_DIR}/: {exc.strerror}; "
+                            f"nothing was written", details={"reason": "journal"}) from None
 
     current = ""
     try:
