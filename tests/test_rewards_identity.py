@@ -108,3 +108,20 @@ def test_ordering_is_deterministic():
     intro2, _, _ = diff_diagnostics([], list(reversed(ds)))
     assert intro1 == intro2
     assert [(d["path"], d["range"][0]) for d in intro1] == [("a.py", 1), ("a.py", 2), ("b.py", 0)]
+
+
+def test_changed_message_on_the_same_text_persists():
+    """Same code, symbol and flagged text, new message (a type changed elsewhere)."""
+    before = [diag("m.py", [5, 15, 5, 18], 'Type "str" is not assignable to "int"', "reportReturnType")]
+    after = [diag("m.py", [5, 15, 5, 18], 'Type "bytes" is not assignable to "int"', "reportReturnType")]
+    introduced, resolved, persisting = diff_diagnostics(
+        before, after, texts_before={"m.py": SRC}, texts_after={"m.py": SRC})
+    assert introduced == [] and resolved == [] and persisting[0]["message"].startswith('Type "bytes"')
+    # another code on the same text is a different problem
+    other = [{**after[0], "code": "reportAssignmentType"}]
+    introduced, resolved, _ = diff_diagnostics(
+        before, other, texts_before={"m.py": SRC}, texts_after={"m.py": SRC})
+    assert len(introduced) == 1 and len(resolved) == 1
+    # without texts (no anchor) only exact identities match
+    introduced, resolved, _ = diff_diagnostics(before, after)
+    assert len(introduced) == 1 and len(resolved) == 1

@@ -16,6 +16,12 @@ A diagnostic's identity is
 - ``occurrence`` numbers diagnostics with the same key in position order, so
   two identical problems in one function stay two.
 
+Diagnostics are matched on the full identity first; then the ones left over
+are paired on everything but the message (same code, symbol and flagged
+text, in position order): a problem whose message changed because a type
+elsewhere changed is the same problem, still there (persisting).  Without a
+file's text (no anchor) only the first pass applies.
+
 Nothing here depends on line numbers, so code that only moved keeps its
 diagnostics' identities, and pre-existing diagnostics a step did not touch
 persist (they cancel out) instead of counting as resolved and re-introduced.
@@ -190,11 +196,30 @@ def diff_identified(before: Sequence[Diag], after: Sequence[Diag], *,
     a = annotate(after, texts_after, encoding=encoding)
     before_ids = {ident for ident, _ in b}
     after_ids = {ident for ident, _ in a}
+    # Second pass: the same code on the same flagged text in the same symbol whose
+    # message changed (a type elsewhere changed) is the same problem, still there.
+    spare: dict[tuple[str, ...], list[int]] = {}
+    for n, (i, _) in enumerate(b):
+        if i not in after_ids and i.anchor:
+            spare.setdefault(_loose(i), []).append(n)
+    matched_before: set[int] = set()
+    matched_after: set[int] = set()
+    for n, (i, _) in enumerate(a):
+        if i not in before_ids and i.anchor and spare.get(_loose(i)):
+            matched_before.add(spare[_loose(i)].pop(0))
+            matched_after.add(n)
     return DiagDiff(
-        introduced=[(i, d) for i, d in a if i not in before_ids],
-        resolved=[(i, d) for i, d in b if i not in after_ids],
-        persisting=[(i, d) for i, d in a if i in before_ids],
+        introduced=[(i, d) for n, (i, d) in enumerate(a)
+                    if i not in before_ids and n not in matched_after],
+        resolved=[(i, d) for n, (i, d) in enumerate(b)
+                  if i not in after_ids and n not in matched_before],
+        persisting=[(i, d) for n, (i, d) in enumerate(a) if i in before_ids or n in matched_after],
     )
+
+
+def _loose(ident: DiagId) -> tuple[str, ...]:
+    """The identity without the message, for the second matching pass (anchored only)."""
+    return (ident.path, ident.severity, ident.code, ident.symbol, ident.anchor)
 
 
 def diff_diagnostics(before: Sequence[Diag], after: Sequence[Diag], *,

@@ -1,0 +1,2 @@
+def strip(s: str) -> str:
+    return s.strip()

@@ -1,0 +1,2 @@
+def area(w: float, h: float) -> float:
+    return w * h

@@ -1,0 +1,9 @@
+class Cart:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, float]] = []
+
+    def add(self, name: str, price: float) -> None:
+        self.items.append((name, price))
+
+    def total(self) -> float:
+        return sum(price for _, price in self.itmes)

@@ -1,0 +1,5 @@
+from pkg.net import connect
+
+
+def open_default(h: str, p: int) -> str:
+    return connect(host=h, port=p)

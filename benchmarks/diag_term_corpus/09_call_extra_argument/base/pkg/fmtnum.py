@@ -1,0 +1,2 @@
+def money(x: float) -> str:
+    return f"{x:.2f}"

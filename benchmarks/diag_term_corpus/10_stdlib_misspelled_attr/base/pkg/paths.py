@@ -1,0 +1,3 @@
+import os
+
+ROOT = os.getcwd()

@@ -1,0 +1,5 @@
+from pkg.models import User
+
+
+def hello(u: User) -> str:
+    return "hi " + u.name

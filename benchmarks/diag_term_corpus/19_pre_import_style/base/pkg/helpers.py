@@ -1,0 +1,2 @@
+def parse(text: str) -> list[str]:
+    return text.split(",")

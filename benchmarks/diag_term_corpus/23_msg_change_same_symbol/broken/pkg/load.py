@@ -1,0 +1,9 @@
+def load() -> dict[str, sr]:
+    return {"a": "1", "b": "1"}
+
+
+def use() -> None:
+    d = load()
+    name: str = d["a"]
+    k: bytes = d["b"]
+    print(name, k)
