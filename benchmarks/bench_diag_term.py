@@ -83,7 +83,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
     ap.add_argument("--json", help="write per-case results and the summary here")
     ap.add_argument("--jobs", type=int, default=4)
     args = ap.parse_args(argv)

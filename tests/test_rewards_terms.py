@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lanser.rewards.terms import counted, diag_term, removed_imports
@@ -45,7 +47,7 @@ def test_unknown_type_masking():
     """A misspelled name makes the error vanish and adds one: delta 0, regression -1."""
     broken = BASE.replace("json.loads", "jsn.loads")
     undefined = diag([5, 11, 5, 14], '"jsn" is not defined', "reportUndefinedVariable")
-    ctx = {"texts_before": {"m.py": BASE}, "texts_after": {"m.py": broken}}
+    ctx: dict[str, Any] = {"texts_before": {"m.py": BASE}, "texts_after": {"m.py": broken}}
     assert diag_term([RET, ASSIGN], [RET, undefined], mode="delta", **ctx).term == 0
     res = diag_term([RET, ASSIGN], [RET, undefined], mode="regression", **ctx)
     assert res.term == -1
@@ -56,7 +58,7 @@ def test_unknown_type_masking():
 def test_removed_import_masks_but_not_its_own_diagnostic():
     no_import = BASE.replace("from os import path\n", "")
     bad_import = diag([1, 5, 1, 7], 'Import "os" could not be resolved', "reportMissingImports")
-    ctx = {"texts_before": {"m.py": BASE}, "texts_after": {"m.py": no_import}}
+    ctx: dict[str, Any] = {"texts_before": {"m.py": BASE}, "texts_after": {"m.py": no_import}}
     assert removed_imports(BASE, no_import) == [("from os import path", 1, 1)]
     res = diag_term([bad_import], [], mode="regression", **ctx)
     assert res.term == 1 and res.resolved[0]["masked"] is None

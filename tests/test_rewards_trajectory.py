@@ -36,6 +36,7 @@ def body_edit(text: str, func: str, new_body: str) -> str:
         name = node.child_by_field_name("name") if node.type == "function_definition" else None
         if name is not None and name.text == func.encode():
             body = node.child_by_field_name("body")
+            assert body is not None
             return (data[:body.start_byte] + new_body.encode() + data[body.end_byte:]).decode()
         stack.extend(node.children)
     raise AssertionError(f"no function {func}")
