@@ -1,0 +1,49 @@
+"""Canonical JSON (RFC 8785, via the rfc8785 package) and the bundleId.
+
+The bundleId hashes everything except ``bundleId`` itself and the volatile
+fields: ``meta.volatile`` (timings, process ids, absolute paths, the full
+interpreter version) and ``environment.platform``.  Two checkouts of the same
+content, or two machines with the same pinned server and Python minor
+version, therefore get the same id.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+import rfc8785
+
+HASHING = {"algo": "sha256-jcs-v1"}
+VOLATILE: tuple[tuple[str, ...], ...] = (("bundleId",), ("meta", "volatile"), ("environment", "platform"))
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """JCS bytes: sorted keys, no whitespace, ES6 number forms, UTF-8."""
+    return rfc8785.dumps(obj)
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    for path in VOLATILE:
+        node: Any = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
+
+
+def bundle_id(bundle: dict[str, Any]) -> str:
+    """``sha256:`` + hex digest of the canonical bundle without volatile fields."""
+    return "sha256:" + hashlib.sha256(canonical_bytes(_strip(bundle))).hexdigest()
+
+
+def with_id(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with ``bundleId`` placed second, after ``version``."""
+    out = {"version": bundle["version"], "bundleId": bundle_id(bundle)}
+    out.update((k, v) for k, v in bundle.items() if k not in ("version", "bundleId"))
+    return out

@@ -1,0 +1,130 @@
+"""Pure converters from raw LSP JSON (as the server sent it) to bundle facts.
+
+Facts are built from the raw frames, not from lsprotocol objects, so a trace
+replays into byte-identical bundles.  Every list is sorted by
+(path, sL, sC, eL, eC) with explicit tie-breakers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from .paths import portable_path
+
+SORTING_KEYS = ["path", "range[0]", "range[1]", "range[2]", "range[3]"]
+MAX_LIST = 100_000
+SEVERITIES = {1: "error", 2: "warning", 3: "information", 4: "hint"}
+SYMBOL_KINDS = {1: "file", 2: "module", 3: "namespace", 4: "package", 5: "class", 6: "method",
+                7: "property", 8: "field", 9: "constructor", 10: "enum", 11: "interface",
+                12: "function", 13: "variable", 14: "constant", 15: "string", 16: "number",
+                17: "boolean", 18: "array", 19: "object", 20: "key", 21: "null", 22: "enumMember",
+                23: "struct", 24: "event", 25: "operator", 26: "typeParameter"}
+
+
+def flat_range(rng: dict[str, Any]) -> list[int]:
+    """LSP ``{start:{line,character},end:{...}}`` -> ``[sL, sC, eL, eC]`` (0-based)."""
+    s, e = rng["start"], rng["end"]
+    return [int(s["line"]), int(s["character"]), int(e["line"]), int(e["character"])]
+
+
+def location_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return (item.get("path", ""), *item.get("range", [0, 0, 0, 0]))
+
+
+def sort_locations(items: Iterable[dict[str, Any]], *extra: str) -> list[dict[str, Any]]:
+    """Sort by (path, range) then by the named extra keys as tie-breakers."""
+    return sorted(items, key=lambda i: (*location_key(i), *(str(i.get(k, "")) for k in extra)))
+
+
+def locations(raw: Any, root: Path) -> list[dict[str, Any]]:
+    """definition/references answers (Location, Location[], LocationLink[]) -> sorted, deduplicated."""
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in items:
+        if "targetUri" in item:
+            loc = {"path": portable_path(item["targetUri"], root),
+                   "range": flat_range(item.get("targetSelectionRange") or item["targetRange"])}
+        else:
+            loc = {"path": portable_path(item["uri"], root), "range": flat_range(item["range"])}
+        out[location_key(loc)] = loc
+    return sort_locations(out.values())
+
+
+def hover(raw: Any) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    contents = raw.get("contents")
+    if isinstance(contents, dict):
+        text, kind = contents.get("value", ""), contents.get("kind", "plaintext")
+    elif isinstance(contents, list):
+        text = "\n\n".join(c if isinstance(c, str) else c.get("value", "") for c in contents)
+        kind = "markdown"
+    else:
+        text, kind = str(contents or ""), "plaintext"
+    out: dict[str, Any] = {"contents": text, "kind": kind}
+    if raw.get("range"):
+        out["range"] = flat_range(raw["range"])
+    return out
+
+
+def symbols(raw: Any, rel: str) -> list[dict[str, Any]]:
+    """documentSymbol (hierarchical or flat) -> flat list with dotted qualnames."""
+    out: list[dict[str, Any]] = []
+
+    def walk(nodes: list[dict[str, Any]], prefix: str) -> None:
+        for node in nodes:
+            qual = f"{prefix}.{node['name']}" if prefix else node["name"]
+            if "location" in node:  # SymbolInformation
+                rng = flat_range(node["location"]["range"])
+                sel = rng
+            else:
+                rng = flat_range(node["range"])
+                sel = flat_range(node.get("selectionRange") or node["range"])
+            entry = {"path": rel, "name": node["name"], "qualname": qual,
+                     "kind": SYMBOL_KINDS.get(node.get("kind", 0), str(node.get("kind"))),
+                     "range": rng, "selectionRange": sel}
+            if node.get("detail"):
+                entry["detail"] = node["detail"]
+            out.append(entry)
+            walk(node.get("children") or [], qual)
+
+    walk(list(raw or []), "")
+    return sort_locations(out, "qualname", "kind")
+
+
+def diagnostic(item: dict[str, Any], path: str) -> dict[str, Any]:
+    code = item.get("code")
+    return {"path": path, "range": flat_range(item["range"]),
+            "severity": SEVERITIES.get(item.get("severity", 1), "error"),
+            "code": str(code) if code is not None else None,
+            "message": item.get("message", ""), "source": item.get("source")}
+
+
+def diagnostics(by_file: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    items = [diagnostic(d, path) for path, ds in by_file.items() for d in ds]
+    return sort_locations(items, "severity", "code", "message")
+
+
+def count_diagnostics(items: list[dict[str, Any]], files: Iterable[str] = ()) -> dict[str, Any]:
+    """Totals per severity and per file (every checked file listed, even with zero)."""
+    by_file: dict[str, dict[str, int]] = {f: {"errors": 0, "warnings": 0} for f in files}
+    totals = {"errors": 0, "warnings": 0, "informations": 0}
+    names = {"error": "errors", "warning": "warnings", "information": "informations"}
+    for d in items:
+        key = names.get(d["severity"])
+        if key is None:
+            continue
+        totals[key] += 1
+        if key != "informations":
+            by_file.setdefault(d["path"], {"errors": 0, "warnings": 0})[key] += 1
+    return {**totals, "byFile": dict(sorted(by_file.items()))}
+
+
+def truncate(items: list[Any], cursor: int = 0, limit: int = MAX_LIST) -> tuple[list[Any], bool, int | None]:
+    """Page a sorted list: (page, truncated, next cursor)."""
+    page = items[cursor: cursor + limit]
+    more = cursor + limit < len(items)
+    return page, more, (cursor + limit if more else None)

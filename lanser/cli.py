@@ -1,0 +1,183 @@
+"""The click group: parse, call the library, print.  Nothing else lives here.
+
+Global options are accepted before and after the command name: they are
+declared on the group and on every command, and a value given after the
+command wins over one given before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from typing import Any, Callable
+
+import click
+
+from . import output
+from .engine import Engine, Options, error_bundle
+from .errors import InternalError, LanserError
+
+GLOBAL_OPTIONS: list[click.Option] = [
+    click.Option(["-w", "--workspace"], default=None, help="Workspace root (default: current directory)."),
+    click.Option(["--server"], default=None, type=click.Choice(["pyright", "basedpyright"]),
+                 help="Pinned server (default pyright)."),
+    click.Option(["--index-io"], default=None, help="Column units of selectors: utf-8|utf-16|codepoint."),
+    click.Option(["--trace-file"], default=None, help="Write a JSON Lines trace of this run."),
+    click.Option(["--json", "as_json"], is_flag=True, default=None, help="Print the whole bundle."),
+    click.Option(["--timeout"], default=None, type=float, help="Per-request timeout in seconds."),
+    click.Option(["--verbose"], is_flag=True, default=None, help="Dual coordinates and timings."),
+    click.Option(["--python"], default=None, help="Interpreter whose environment resolves imports."),
+    click.Option(["--cursor"], default=None, type=int, help="Resume a truncated list at this index."),
+    click.Option(["--allow-dirty"], is_flag=True, default=None, help="Allow edits on a dirty git tree."),
+    click.Option(["--deny-apply-on-ambiguous"], is_flag=True, default=None,
+                 help="Refuse to apply when the selector resolution is below tau."),
+    click.Option(["--allow"], multiple=True, default=None, help="Only write paths matching GLOB."),
+    click.Option(["--deny"], multiple=True, default=None, help="Never write paths matching GLOB."),
+    click.Option(["--daemon"], default=None, type=click.Choice(["auto", "never", "require"]),
+                 help="Use a warm daemon (see README)."),
+]
+GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS]
+
+# Modules under lanser/commands that add commands to the group (each has COMMANDS).
+COMMAND_MODULES = ["navigate", "doctor"]
+
+
+class Globals:
+    """The merged global option values of one invocation."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        v = self.values.get(name)
+        return default if v is None or v == () else v
+
+    def options(self) -> Options:
+        return Options(
+            workspace=self.get("workspace", "."), server=self.get("server", "pyright"),
+            index_io=self.get("index_io", "codepoint"), timeout=self.get("timeout", 30.0),
+            python=self.get("python"), verbose=bool(self.get("verbose", False)),
+            cursor=self.get("cursor", 0), allow_dirty=bool(self.get("allow_dirty", False)),
+            deny_apply_on_ambiguous=bool(self.get("deny_apply_on_ambiguous", False)),
+            allow=tuple(self.get("allow", ())), deny=tuple(self.get("deny", ())))
+
+    @property
+    def as_json(self) -> bool:
+        return bool(self.get("as_json", False))
+
+
+def merged_globals(ctx: click.Context, local: dict[str, Any]) -> Globals:
+    values = dict((ctx.find_root().params or {}))
+    for name in GLOBAL_NAMES:
+        v = local.pop(name, None)
+        if v is not None and v != ():
+            values[name] = v
+    return Globals(values)
+
+
+def global_command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command that also takes the global options; its callback gets ``g: Globals`` first."""
+    def deco(f: Callable[..., Any]) -> click.Command:
+        def callback(**params: Any) -> None:
+            ctx = click.get_current_context()
+            g = merged_globals(ctx, params)
+            code = f(g, **params)
+            ctx.exit(code or 0)
+        cmd = click.Command(name, callback=callback, params=list(getattr(f, "__click_params__", []))[::-1]
+                            + list(GLOBAL_OPTIONS), help=f.__doc__, **kwargs)
+        return cmd
+    return deco
+
+
+def run_engine(g: Globals, cmd: str, selector: str | None, args: dict[str, Any] | None = None) -> int:
+    """Run one engine command in a fresh engine and print its bundle; returns the exit code."""
+    async def go() -> dict[str, Any]:
+        try:
+            engine = Engine(g.options(), frame_hook=None)
+        except LanserError as exc:
+            return error_bundle(cmd, selector, args or {}, exc)
+        recorder = _recorder(g, engine)
+        try:
+            bundle = await engine.run(cmd, selector, args or {})
+        finally:
+            await engine.close()
+        if recorder is not None:
+            recorder.finish(cmd, selector, args or {}, bundle)
+        return bundle
+
+    bundle = run_async(go)
+    print_bundle(g, bundle)
+    return int(bundle["meta"]["exit_code"])
+
+
+def _recorder(g: Globals, engine: Engine) -> Any:
+    path = g.get("trace_file")
+    if not path:
+        return None
+    from .trace import Recorder  # only imported when tracing
+
+    rec = Recorder(path, engine)
+    engine.frame_hook = rec.frame
+    return rec
+
+
+def run_async(make: Callable[[], Any]) -> Any:
+    """Run a coroutine; LanserErrors raised outside the engine become error exits."""
+    return asyncio.run(make())
+
+
+def print_bundle(g: Globals, bundle: dict[str, Any]) -> None:
+    if g.as_json:
+        output.emit_json(bundle)
+    elif bundle.get("status") == "error":
+        output.error_line(bundle)
+    else:
+        output.emit_summary(bundle)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lanser")
+def group(**params: Any) -> None:
+    """Lanser: a pinned Pyright between agents and code (see README)."""
+
+
+for _opt in GLOBAL_OPTIONS:
+    group.params.append(_opt)
+
+
+def _load_commands() -> None:
+    for mod_name in COMMAND_MODULES:
+        mod = importlib.import_module(f".commands.{mod_name}", __package__)
+        for cmd in mod.COMMANDS:
+            group.add_command(cmd)
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every LanserError raised outside a bundle becomes its exit code and one line."""
+    try:
+        rv = group.main(args=argv, prog_name="lanser", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        sys.stderr.write("lanser: interrupted\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("lanser: interrupted\n")
+        return 130
+    except LanserError as exc:
+        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # no traceback reaches the user
+        err = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+        sys.stderr.write(f"lanser: {err.code}: {err.message}\n")
+        return 1

@@ -1,0 +1,75 @@
+"""``lanser doctor``: is the pinned server here, and does it start and negotiate?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from .. import __version__, output
+from ..cli import Globals, global_command, run_async
+from ..errors import LanserError
+from ..server.registry import server_spec
+from ..server.session import Session, SessionConfig
+from ..workspace import Workspace
+
+
+def _node_version(node: str) -> str:
+    try:
+        return subprocess.run([node, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unavailable ({exc})"
+
+
+def diagnose(g: Globals) -> tuple[dict[str, Any], int]:
+    report: dict[str, Any] = {"lanserVersion": __version__,
+                              "lanserPython": ".".join(map(str, sys.version_info[:3]))}
+    code = 0
+    try:
+        spec = server_spec(g.get("server", "pyright"))
+        report["server"] = {"name": spec.name, "version": spec.version, "pinned": spec.pinned,
+                            "matchesPin": spec.matches_pin, "path": spec.langserver}
+        report["node"] = {"path": spec.node, "version": _node_version(spec.node)}
+        ws = Workspace(g.get("workspace", "."))
+        session = Session(ws, SessionConfig(server=spec.name, python=g.get("python"),
+                                            timeout=g.get("timeout", 30.0)))
+        report["python"] = {"path": session.python.path, "source": session.python.source,
+                            "version": session.python.full_version}
+
+        async def start() -> str:
+            try:
+                await session.start()
+                return session.info.position_encoding if session.info else "unknown"
+            finally:
+                await session.stop()
+
+        report["positionEncoding"] = run_async(start)
+        report["ok"] = spec.matches_pin
+        code = 0 if spec.matches_pin else 1
+    except LanserError as exc:
+        report["ok"] = False
+        report["error"] = exc.to_json()
+        code = exc.exit_code
+    return report, code
+
+
+@global_command("doctor")
+def doctor(g: Globals) -> int:
+    """Server path and version against the pin, Node.js and Python versions, negotiated encoding."""
+    report, code = diagnose(g)
+    if g.as_json:
+        output.emit_json(report)
+    else:
+        srv = report.get("server", {})
+        print(f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
+              f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}")
+        print(f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}")
+        py = report.get("python", {})
+        print(f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}")
+        print(f"encoding {report.get('positionEncoding')}")
+        if "error" in report:
+            print(f"error    {report['error']['code']}: {report['error']['message']}", file=sys.stderr)
+    return code
+
+
+COMMANDS = [doctor]

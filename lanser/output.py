@@ -1,0 +1,75 @@
+"""All of stdout (and the one-line stderr error) goes through here.
+
+``--json`` prints the bundle as RFC 8785 canonical JSON, one line, so two runs
+give byte-identical output; without it a short human summary is printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from .bundles.canonical import canonical_bytes
+
+
+def json_line(obj: Any) -> str:
+    return canonical_bytes(obj).decode("utf-8")
+
+
+def emit_json(obj: Any, stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    out.write(json_line(obj) + "\n")
+    out.flush()
+
+
+def error_line(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+    err = bundle.get("error") or {}
+    (stream or sys.stderr).write(f"lanser: {err.get('code')}: {err.get('message')}\n")
+
+
+def _loc(item: dict[str, Any]) -> str:
+    r = item.get("range") or [0, 0, 0, 0]
+    return f"{item.get('path')}:{r[0] + 1}:{r[1] + 1}"
+
+
+def summary(bundle: dict[str, Any]) -> list[str]:
+    """A few human lines per command (1-based line:col, in server units)."""
+    facts = bundle.get("facts") or {}
+    res = (bundle.get("resolution") or {}).get("resolved")
+    lines: list[str] = []
+    cmd = (bundle.get("request") or {}).get("cmd")
+    if res and cmd == "locate":
+        lines.append(f"{_loc(res)}  confidence={res.get('confidence')}  symbolId={res.get('symbolId')}")
+        if bundle["resolution"].get("anchor"):
+            lines.append(f"anchor: {bundle['resolution']['anchor']}")
+    for key in ("definitions", "references"):
+        for item in facts.get(key) or []:
+            lines.append(_loc(item))
+        if key in facts and not facts[key]:
+            lines.append(f"no {key}")
+    if "hover" in facts:
+        lines.append((facts["hover"] or {}).get("contents", "(no hover)"))
+    for item in facts.get("symbols") or []:
+        lines.append(f"{_loc(item)}  {item['kind']}  {item['qualname']}")
+    if "diagnostics" in facts:
+        for d in facts["diagnostics"]:
+            lines.append(f"{_loc(d)}: {d['severity']}: {d['message'].splitlines()[0]}"
+                         + (f" ({d['code']})" if d.get("code") else ""))
+        c = facts.get("counts") or {}
+        lines.append(f"{c.get('errors', 0)} errors, {c.get('warnings', 0)} warnings, "
+                     f"{c.get('informations', 0)} informations")
+    edits = bundle.get("edits") or {}
+    if edits.get("diff"):
+        lines.append(edits["diff"].rstrip("\n"))
+    if edits:
+        msg = (edits.get("result") or {}).get("message") or ("applied" if edits.get("applied") else "dry run: nothing written")
+        lines.append(msg)
+    lines.append(f"bundleId {bundle.get('bundleId')}")
+    return lines
+
+
+def emit_summary(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    for line in summary(bundle):
+        out.write(line + "\n")
+    out.flush()

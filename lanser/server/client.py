@@ -1,0 +1,132 @@
+"""The pygls ``LanguageClient`` subclass that speaks to the pinned server.
+
+Two things differ from a stock client:
+
+* Responses are kept as the raw JSON the server sent (``raw_results``).  Facts
+  are normalized from that JSON, so a trace of the frames replays into the
+  very same bundle without lsprotocol/cattrs in between (and pull-diagnostic
+  answers, which cattrs cannot disambiguate, still arrive).
+* Server faults are turned into state the session can act on: the process
+  exiting sets ``exited``, so the session restarts it or raises E/LS_CRASH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any, Callable
+
+from lsprotocol import types as T
+from pygls.lsp.client import LanguageClient
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCResponseMessage
+
+FrameHook = Callable[[str, dict[str, Any]], None]
+
+_TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found|No include entries)")
+
+
+class RawResultProtocol(LanguageServerProtocol):
+    """Keeps each response's raw ``result``/``error`` and reports every frame to a hook."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw_results: dict[Any, dict[str, Any]] = {}
+        self.frame_hook: FrameHook | None = None
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        if self.frame_hook is not None:
+            self.frame_hook("recv", data)
+        if "id" in data and "method" not in data and "jsonrpc" in data:
+            self._result_types.pop(data["id"], None)
+            self.raw_results[data["id"]] = {k: data[k] for k in ("result", "error") if k in data}
+            return JsonRPCResponseMessage(id=data["id"], jsonrpc=data["jsonrpc"], result=None)
+        return super().structure_message(data)
+
+    def _send_data(self, data: Any) -> None:
+        if self.frame_hook is not None and data:
+            self.frame_hook("send", json.loads(json.dumps(data, default=self._serialize_message)))
+        super()._send_data(data)
+
+
+class LanserLanguageClient(LanguageClient):
+    """A client whose server-initiated traffic is answered by Lanser's own policy."""
+
+    def __init__(self, settings: Callable[[str | None], Any]) -> None:
+        super().__init__("lanser", "0", protocol_cls=RawResultProtocol)
+        self.settings_for = settings
+        self.exited = asyncio.Event()
+        self.tracked = asyncio.Event()      # the server has enumerated the workspace's files
+        self.expected_exit = False
+        self.log: list[str] = []
+        self.returncode: int | None = None
+        self._register_handlers()
+
+    @property
+    def raw_protocol(self) -> RawResultProtocol:
+        return self.protocol  # type: ignore[return-value]
+
+    def _register_handlers(self) -> None:
+        @self.feature(T.WORKSPACE_CONFIGURATION)
+        def _configuration(ls: Any, params: T.ConfigurationParams) -> list[Any]:
+            return [self.settings_for(item.section) for item in params.items]
+
+        @self.feature(T.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def _progress_create(ls: Any, params: Any) -> None:
+            return None
+
+        @self.feature(T.CLIENT_REGISTER_CAPABILITY)
+        def _register(ls: Any, params: Any) -> None:
+            return None
+
+        @self.feature(T.WORKSPACE_DIAGNOSTIC_REFRESH)
+        def _refresh(ls: Any, params: Any = None) -> None:
+            return None  # Lanser pulls on demand; nothing to refresh.
+
+        @self.feature(T.CLIENT_UNREGISTER_CAPABILITY)
+        def _unregister(ls: Any, params: Any) -> None:
+            return None
+
+        @self.feature(T.WORKSPACE_APPLY_EDIT)
+        def _apply_edit(ls: Any, params: Any) -> T.ApplyWorkspaceEditResult:
+            # Lanser applies edits itself, through its safety envelope; never on the server's say.
+            return T.ApplyWorkspaceEditResult(applied=False, failure_reason="lanser applies edits itself")
+
+        @self.feature(T.WINDOW_LOG_MESSAGE)
+        def _log(ls: Any, params: T.LogMessageParams) -> None:
+            self.log.append(params.message)
+            if _TRACKED_RE.match(params.message):
+                self.tracked.set()
+
+        @self.feature(T.WINDOW_SHOW_MESSAGE)
+        def _show(ls: Any, params: T.ShowMessageParams) -> None:
+            self.log.append(params.message)
+
+        @self.feature(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def _diagnostics(ls: Any, params: Any) -> None:
+            return None  # Lanser pulls diagnostics; pushed ones are ignored.
+
+        @self.feature("$/progress")
+        def _progress(ls: Any, params: Any) -> None:
+            return None
+
+        @self.feature("pyright/beginProgress")
+        def _begin(ls: Any, params: Any = None) -> None:
+            return None
+
+        @self.feature("pyright/reportProgress")
+        def _report(ls: Any, params: Any = None) -> None:
+            return None
+
+        @self.feature("pyright/endProgress")
+        def _end(ls: Any, params: Any = None) -> None:
+            return None
+
+    async def server_exit(self, server: asyncio.subprocess.Process) -> None:
+        self.returncode = server.returncode
+        self.exited.set()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Malformed frames from the server: remembered, surfaced as E/LS_CRASH by the session.
+        self.log.append(f"server error: {type(error).__name__}: {error}")

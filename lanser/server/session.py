@@ -1,0 +1,370 @@
+"""One live language-server session: start, negotiate, sync documents, ask, stop.
+
+The session owns the server process.  Every request has a timeout (then
+``$/cancelRequest`` is sent and E/LS_TIMEOUT raised); a server that dies is
+restarted once, after a short backoff, with its open documents re-sent, and the
+request retried; a second death is E/LS_CRASH.  Diagnostics are *pulled*
+(``textDocument/diagnostic``) file by file, which answers only once the file
+is checked: there is no waiting on pushes and no sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lsprotocol import types as T
+
+from ..bundles.paths import to_uri
+from ..errors import LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
+from ..workspace import Workspace
+from .client import FrameHook, LanserLanguageClient
+from .pyenv import PythonEnv, choose_python, server_env
+from .registry import ServerSpec, server_spec
+
+DEFAULT_TIMEOUT = 30.0
+RESTART_BACKOFF = 0.5
+
+# JSON-RPC error codes the LSP specification gives meaning to.
+_REQUEST_CANCELLED = -32800
+_CONTENT_MODIFIED = -32801
+
+ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSearchPaths": True,
+                                     "useLibraryCodeForTypes": True, "logLevel": "Information"}
+
+# Directories the server never checks unless told to (pyright's default excludes).
+_NEVER_WALK = frozenset({".git", "node_modules", "__pycache__"})
+
+
+@dataclass
+class SessionConfig:
+    server: str = "pyright"
+    python: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    frame_hook: FrameHook | None = None
+
+
+@dataclass
+class _Doc:
+    version: int
+    text: str
+
+
+@dataclass
+class ServerInfo:
+    name: str
+    version: str
+    pinned: bool
+    position_encoding: str
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """A started server bound to one workspace; use ``async with`` or start()/stop()."""
+
+    def __init__(self, ws: Workspace, config: SessionConfig | None = None) -> None:
+        self.ws = ws
+        self.config = config or SessionConfig()
+        self.spec: ServerSpec = server_spec(self.config.server)
+        self.python: PythonEnv = choose_python(ws.root, self.config.python)
+        self.client: LanserLanguageClient | None = None
+        self.info: ServerInfo | None = None
+        self.docs: dict[str, _Doc] = {}
+        self.restarts = 0
+        self._next_id = 0
+        self._lock = asyncio.Lock()
+
+    # -- configuration -------------------------------------------------------
+    def settings_for(self, section: str | None) -> Any:
+        """Answers ``workspace/configuration``; the project's own pyright config still wins."""
+        if section == "python":
+            return {"pythonPath": self.python.path} if self.python.path else {}
+        if section == "python.analysis":
+            return dict(ANALYSIS_SETTINGS)
+        if section in ("pyright", "basedpyright", "basedpyright.analysis"):
+            return {}
+        return None
+
+    def config_digest(self) -> str:
+        return self.static_config_digest(self.ws)
+
+    @staticmethod
+    def static_config_digest(ws: Workspace) -> str:
+        """sha256 over the client settings and the project's pyright configuration files
+        (the interpreter path is left out: it is machine-specific)."""
+        h = hashlib.sha256()
+        h.update(json.dumps(ANALYSIS_SETTINGS, sort_keys=True).encode())
+        for name in ("pyrightconfig.json", "pyproject.toml"):
+            p = ws.root / name
+            if p.is_file():
+                h.update(name.encode() + b"\0" + p.read_bytes())
+        return "sha256:" + h.hexdigest()
+
+    # -- lifecycle -----------------------------------------------------------
+    async def __aenter__(self) -> "Session":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        client = LanserLanguageClient(self.settings_for)
+        client.raw_protocol.frame_hook = self.config.frame_hook
+        try:
+            await client.start_io(*self.spec.argv, env=server_env(), cwd=str(self.ws.root),
+                                  start_new_session=True)
+        except OSError as exc:
+            raise LsCrash(f"could not start {self.spec.name}: {exc}") from None
+        self.client = client
+        caps = await self._initialize()
+        enc = caps.get("positionEncoding") or "utf-16"
+        if enc not in ("utf-16", "utf-8"):
+            raise UnsupportedCap(f"server negotiated unsupported position encoding {enc!r}")
+        self.info = ServerInfo(self.spec.name, self.spec.version, self.spec.matches_pin,
+                               enc, caps)
+        client.initialized(T.InitializedParams())
+        client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings={}))
+        await self._wait(client.tracked.wait(), "the server to enumerate the workspace")
+        for rel, doc in sorted(self.docs.items()):  # after a restart: re-send what was open
+            self._did_open(rel, doc)
+
+    async def _initialize(self) -> dict[str, Any]:
+        root = self.ws.root
+        params = T.InitializeParams(
+            process_id=os.getpid(),
+            root_uri=to_uri(root),
+            workspace_folders=[T.WorkspaceFolder(uri=to_uri(root), name=root.name)],
+            capabilities=T.ClientCapabilities(
+                general=T.GeneralClientCapabilities(
+                    position_encodings=[T.PositionEncodingKind.Utf16, T.PositionEncodingKind.Utf8]),
+                workspace=T.WorkspaceClientCapabilities(
+                    configuration=True, workspace_folders=True,
+                    workspace_edit=T.WorkspaceEditClientCapabilities(
+                        document_changes=True,
+                        resource_operations=[T.ResourceOperationKind.Create, T.ResourceOperationKind.Rename,
+                                             T.ResourceOperationKind.Delete])),
+                text_document=T.TextDocumentClientCapabilities(
+                    synchronization=T.TextDocumentSyncClientCapabilities(did_save=True),
+                    diagnostic=T.DiagnosticClientCapabilities(dynamic_registration=True),
+                    hover=T.HoverClientCapabilities(content_format=[T.MarkupKind.Markdown,
+                                                                    T.MarkupKind.PlainText]),
+                    document_symbol=T.DocumentSymbolClientCapabilities(
+                        hierarchical_document_symbol_support=True),
+                    rename=T.RenameClientCapabilities(prepare_support=True),
+                    code_action=T.CodeActionClientCapabilities(
+                        code_action_literal_support=T.ClientCodeActionLiteralOptions(
+                            code_action_kind=T.ClientCodeActionKindOptions(
+                                value_set=[T.CodeActionKind.QuickFix, T.CodeActionKind.SourceOrganizeImports,
+                                           T.CodeActionKind.Source, T.CodeActionKind.RefactorRewrite]))),
+                ),
+            ),
+        )
+        result = await self._request(T.INITIALIZE, params)
+        return (result or {}).get("capabilities", {})
+
+    async def stop(self) -> None:
+        """Clean ``shutdown``/``exit``; kill the process if it does not go."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        client.expected_exit = True
+        proc = client._server
+        try:
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._raw_request(client, T.SHUTDOWN, None), 5)
+                with contextlib.suppress(Exception):
+                    client.exit(None)
+                with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                    await asyncio.wait_for(proc.wait(), 5)
+        finally:
+            kill_process(proc)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.stop(), 5)
+
+    async def restart(self) -> None:
+        old = self.client
+        self.client = None
+        if old is not None:
+            old.expected_exit = True
+            kill_process(old._server)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), 5)
+        self.restarts += 1
+        await asyncio.sleep(RESTART_BACKOFF * self.restarts)
+        await self.start()
+
+    @property
+    def pid(self) -> int | None:
+        proc = self.client._server if self.client else None
+        return proc.pid if proc else None
+
+    # -- requests --------------------------------------------------------------
+    async def _wait(self, awaitable: Any, what: str) -> Any:
+        client = self.client
+        assert client is not None
+        task = asyncio.ensure_future(awaitable)
+        died = asyncio.ensure_future(client.exited.wait())
+        try:
+            done, _ = await asyncio.wait({task, died}, timeout=self.config.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            died.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        if died.done():
+            raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {what}")
+        raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
+
+    async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
+        self._next_id += 1
+        msg_id = self._next_id
+        fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
+            raise
+        raw = client.raw_protocol.raw_results.pop(msg_id, {})
+        if "error" in raw and raw["error"]:
+            err = raw["error"]
+            code = err.get("code")
+            if code == _REQUEST_CANCELLED:
+                raise RequestCancelled(f"{method} was cancelled by the server: {err.get('message')}")
+            if code == _CONTENT_MODIFIED:
+                raise ContentModified(f"{method}: content modified: {err.get('message')}")
+            raise LanserError(f"{method} failed: {err.get('message')} (code {code})")
+        return raw.get("result")
+
+    async def _request(self, method: str, params: Any) -> Any:
+        client = self.client
+        if client is None:
+            raise LsCrash("the language server is not running")
+        if client.exited.is_set():
+            raise LsCrash(f"{self.spec.name} exited (code {client.returncode})")
+        try:
+            return await self._wait(self._raw_request(client, method, params), method)
+        except LsTimeout:
+            raise
+        except RuntimeError as exc:  # pygls fails pending futures when the process exits
+            raise LsCrash(f"{self.spec.name} died during {method}: {exc}") from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise LsCrash(f"{self.spec.name} connection lost during {method}: {exc}") from None
+
+    async def request(self, method: str, params: Any) -> Any:
+        """A request with one automatic restart if the server died under it."""
+        try:
+            return await self._request(method, params)
+        except LsCrash:
+            if self.restarts >= 1:
+                raise
+            try:
+                await self.restart()
+            except LanserError as exc:
+                raise LsCrash(f"{self.spec.name} crashed and could not be restarted: {exc.message}") from None
+            return await self._request(method, params)
+
+    # -- documents ------------------------------------------------------------
+    def _uri(self, rel: str) -> str:
+        return to_uri(self.ws.root / rel)
+
+    def _did_open(self, rel: str, doc: _Doc) -> None:
+        assert self.client is not None
+        self.client.text_document_did_open(T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=self._uri(rel), language_id="python",
+                                             version=doc.version, text=doc.text)))
+
+    def sync(self, rel: str, text: str) -> int:
+        """Make the server see ``text`` for ``rel`` (open it, or send a new version)."""
+        if self.client is None:
+            raise LsCrash("the language server is not running")
+        doc = self.docs.get(rel)
+        if doc is None:
+            doc = self.docs[rel] = _Doc(1, text)
+            self._did_open(rel, doc)
+        elif doc.text != text:
+            doc.version += 1
+            doc.text = text
+            self.client.text_document_did_change(T.DidChangeTextDocumentParams(
+                text_document=T.VersionedTextDocumentIdentifier(uri=self._uri(rel), version=doc.version),
+                content_changes=[T.TextDocumentContentChangeWholeDocument(text=text)]))
+        return doc.version
+
+    def close(self, rel: str) -> None:
+        """Stop overriding ``rel``: the server goes back to the file on disk."""
+        if self.docs.pop(rel, None) is not None and self.client is not None:
+            self.client.text_document_did_close(T.DidCloseTextDocumentParams(
+                text_document=T.TextDocumentIdentifier(uri=self._uri(rel))))
+
+    def notify_disk_changes(self, changes: dict[str, str]) -> None:
+        """Tell the server about files changed on disk: rel -> created|changed|deleted."""
+        if not changes or self.client is None:
+            return
+        kinds = {"created": T.FileChangeType.Created, "changed": T.FileChangeType.Changed,
+                 "deleted": T.FileChangeType.Deleted}
+        self.client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+            changes=[T.FileEvent(uri=self._uri(rel), type=kinds[kind]) for rel, kind in sorted(changes.items())]))
+
+    # -- diagnostics ----------------------------------------------------------
+    def candidate_files(self) -> list[str]:
+        """Every Python file the server might check; it says which it tracks."""
+        out: list[str] = []
+        root = self.ws.root
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in _NEVER_WALK and not d.startswith("."))
+            for name in filenames:
+                if name.endswith((".py", ".pyi")):
+                    full = Path(dirpath) / name
+                    if self.ws.contains(Path(os.path.realpath(full))):
+                        out.append(full.relative_to(root).as_posix())
+        return sorted(set(out) | set(self.docs))
+
+    async def pull_diagnostics(self, rel: str) -> list[dict[str, Any]] | None:
+        """The server's diagnostics for one file; None when the server does not check it."""
+        result = await self.request(T.TEXT_DOCUMENT_DIAGNOSTIC, T.DocumentDiagnosticParams(
+            text_document=T.TextDocumentIdentifier(uri=self._uri(rel))))
+        if not result or result.get("kind") != "full":
+            return None
+        return list(result.get("items") or [])
+
+    async def diagnostics(self, rels: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """rel -> raw LSP diagnostics, for ``rels`` or every file the server checks."""
+        targets = rels if rels is not None else self.candidate_files()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for rel in targets:  # one at a time: the server checks files serially anyway
+            items = await self.pull_diagnostics(rel)
+            if items is not None:
+                out[rel] = items
+        return out
+
+
+def kill_process(proc: Any) -> None:
+    """Make sure a server process (and anything it spawned) is gone."""
+    if proc is None or proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, 9) if _own_group(proc.pid) else proc.kill()
+
+
+def _own_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except OSError:
+        return False
+
+
+async def open_session(ws: Workspace, **kwargs: Any) -> Session:
+    session = Session(ws, SessionConfig(**kwargs))
+    await session.start()
+    return session
+
+
+Callback = Callable[..., Any]
