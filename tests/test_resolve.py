@@ -255,9 +255,10 @@ def test_version_skew_without_old_text(tmp_path: Path) -> None:
     res = resolve(w, f"py://plain#load_data?v={stale}")
     assert res.relocated == {"path": "plain.py", "docVersion": stale,
                              "current": blob_id((tmp_path / "ws" / "plain.py").read_bytes()),
-                             "method": "structural", "oldText": False}
+                             "method": "structural"}
     current = blob_id((tmp_path / "ws" / "plain.py").read_bytes())
     assert resolve(w, f"plain.py@L1:C1?v={current}").relocated is None
+    assert resolve(w, f"py://plain#load_data?v={current}").relocated is None
 
 
 # -- anchors -------------------------------------------------------------------------------

@@ -29,14 +29,21 @@ Decisions:
   searched.
 - anchor: lanser.selectors.anchors scores; tau and margin decide.
 - ``?v=``: when the file's blob id differs, cursor/range/anchor positions are
-  carried through the diff from the old text (E/VERSION_SKEW when it cannot
-  be found; E/NOT_FOUND when the position's line was deleted).  For symbol and
-  ast selectors the structural resolution on the current code is
-  authoritative; the old text, when available, only supplies the old
-  position and kinds for ranking fuzzy candidates.  ``relocated`` records
-  what was done.
+  carried from the old text into the current one (E/VERSION_SKEW when the old
+  text cannot be found) by :func:`map_old_position`: the line diff, plus
+  content matching of a line that moved (reordered methods).  A cursor whose
+  line was deleted, or whose identifier is no longer the one under the mapped
+  position, is E/NOT_FOUND.  A stale anchor is looked up in the old text,
+  carried over, and only the current candidate at that place is taken (a
+  deleted target is E/NOT_FOUND, never a look-alike).  For symbol and ast
+  selectors the structural resolution on the current code is authoritative;
+  the old text is read only when there is no exact match, to rank the
+  look-alikes by the old place and kinds.  ``relocated`` records what was done
+  (``method``: ``diff``, ``anchor`` or ``structural``); it is None when the
+  file is unchanged.
 - ``anchor``: every resolution carries a freshly minted anchor selector for
-  the target (for a definition: its header line).
+  the target (for a definition: its header line, ``def name(...):`` or the
+  assignment statement; for a cursor: the text from the cursor on).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from typing import Any, Sequence
 
 from ..codec import check_encoding, check_position, from_codepoints, to_codepoints
 from ..errors import Ambiguous, IndexingUnsupported, NotFound, VersionSkew
-from ..workspace import SourceFile, Workspace, blob_id, decode_source
+from ..workspace import SourceFile, Workspace, blob_id
 from . import versions
 from .anchors import find_anchor_candidates, mint_anchor
 from .astpath import select_node, split_steps
@@ -180,9 +187,13 @@ class _Session:
         old_lines = old.split("\n")
         check_position(old_lines, line, col, indexing)
         cp = to_codepoints(old_lines[line], col, indexing)
-        mapped = versions.map_position(old, src.text, line, cp)
+        mapped = map_old_position(old, src.text, line, cp)
         if mapped is None:
             raise NotFound(f"{src.rel}: line {line + 1} of the selector's version was deleted since")
+        before, after = _word_at(old_lines[line], cp), _word_at(src.lines[mapped[0]], mapped[1])
+        if before and before != after:
+            raise NotFound(f"{src.rel}: the name {before!r} at line {line + 1} of the selector's "
+                           f"version is gone (now {after!r} at line {mapped[0] + 1})")
         return mapped
 
     def _offset(self, src: SourceFile, line: int, cp: int) -> int:
@@ -275,38 +286,46 @@ class _Session:
         qual = ".".join(n for _, n in chain)
         exact: list[tuple[FileIndex, Definition, str]] = []
         relocated: dict[str, Any] | None = None
-        old_line: int | None = None
-        old_kinds: tuple[str, ...] | None = None
+        stale: list[tuple[FileIndex, str]] = []
         for rel in rels:
             idx = self.index(rel)
             mod = module if module is not None else self.mmap.by_path.get(rel, "")
-            if doc_version is not None and module is not None:
-                old, rec = self.old_text(idx.source, doc_version, required=False)
-                if rec is not None:
-                    relocated = dict(rec, method="structural", oldText=old is not None)
-                    if old is not None:
-                        old_line, old_kinds = _old_position(idx, old, qual)
+            v = _version(doc_version)
+            if v is not None and module is not None:
+                current = blob_id(idx.source.raw)
+                if current != v:
+                    relocated = {"path": rel, "docVersion": v, "current": current, "method": "structural"}
+                    stale.append((idx, v))
             if not chain:
                 continue
             for d in idx.by_qualname(qual):
                 if all(rk is None or rk == ck for (rk, _), (ck, _) in zip(chain, d.chain)):
                     exact.append((idx, d, mod))
-        if doc_version is not None and relocated is None:
+        if doc_version is not None and module is None:
             relocated = {"docVersion": _version(doc_version), "method": "structural"}
         if not chain:
             return self._module_resolution(rels, role, nodes, relocated, what)
-        request = Request(module, chain if old_kinds is None or len(old_kinds) != len(chain)
-                          else tuple((k, n) for k, (_, n) in zip(old_kinds, chain)), old_line)
         if not exact:
-            self._fuzzy(module, request.chain, rels, what, old_line,
+            # Only now is the old text worth reading: it tells where the target was
+            # (s_prox) and what kinds its steps had (s_ast) for ranking look-alikes.
+            old_line: int | None = None
+            request_chain = chain
+            for idx, v in stale:
+                old = versions.old_text_for(self.ws, idx.source.rel, v)
+                if old is not None:
+                    old_line, old_kinds = _old_position(idx, old, qual)
+                    if old_kinds is not None and len(old_kinds) == len(chain):
+                        request_chain = tuple((k, n) for k, (_, n) in zip(old_kinds, chain))
+            self._fuzzy(module, request_chain, rels, what, old_line,
                         reason=f"no definition {qual!r}" + (f" in {module}" if module else ""))
+        request = Request(module, chain)
         exact = _pick_variant(exact, overload, what)
         cands = []
         for idx, d, mod in exact:
             span = d.role_span(role)
             if span is None:
                 raise NotFound(f"{what}: {d.qualname} has no {_ROLE_WORDS[role]}")
-            cands.append(self._definition_candidate(idx, d, mod, Request(module, request.chain), role))
+            cands.append(self._definition_candidate(idx, d, mod, request, role))
         best, top = decide(cands, self.settings, what=what)
         idx, d, mod = next(e for e, c in zip(exact, cands) if c is best)
         src = idx.source
@@ -318,7 +337,9 @@ class _Session:
             rng = sel = idx.range_in(span, self.encoding)
             anchor_cp = (idx.offset_cp(span[0]), idx.offset_cp(span[1]))
         else:
-            head = d.sig_span if role == "def" else d.role_span(role)
+            head = d.role_span(role)
+            if role == "def":      # the header line: 'def name(...):' or the assignment statement
+                head = (d.def_span[0] if d.kind == "variable" else d.sig_span[0], d.def_span[1])
             assert head is not None
             anchor_cp = (idx.offset_cp(head[0]), idx.offset_cp(head[1]))
         return self._resolution(src, rng, sel, confidence=best.score, symbol=best.symbol_id,
@@ -388,17 +409,16 @@ class _Session:
         old, relocated = self.old_text(src, spec.doc_version, required=True)
         cands = find_anchor_candidates(spec, src, self.encoding)
         what = f"anchor {spec.snippet!r} in {src.rel}"
-        try:
+        if old is None:
             best, top = decide(cands, self.settings, what=what)
-        except Ambiguous:
-            if old is None:
-                raise
+            if relocated is not None:
+                relocated["method"] = "anchor"
+        else:
+            # The file changed: the old text decides, so a deleted target is not
+            # replaced by a look-alike (or by a reference to its name).
             best, top = self._anchor_by_diff(spec, src, old, cands, what)
             assert relocated is not None
             relocated["method"] = "diff"
-        else:
-            if relocated is not None:
-                relocated["method"] = "anchor"
         lines = src.lines
         s_cp = to_codepoints(lines[best.range[0]], best.range[1], self.encoding)
         e_cp = to_codepoints(lines[best.range[2]], best.range[3], self.encoding)
@@ -413,22 +433,80 @@ class _Session:
 
     def _anchor_by_diff(self, spec: SelectorSpec, src: SourceFile, old: str, cands: list[Candidate],
                         what: str) -> tuple[Candidate, list[Candidate]]:
-        """Break an anchor tie with the old text: the candidate holding the old match's new place."""
-        old_src = decode_source(old.encode("utf-8"), src.rel)
+        """Decide a stale anchor with the old text: find the anchor there (it must be
+        clear), carry its start through the change, and take the current candidate
+        that starts at that line (and column, for exact duplicates).  A start whose
+        line was deleted is E/NOT_FOUND, so a deleted target never falls back to a
+        look-alike."""
+        old_src = SourceFile(rel=src.rel, raw=old.encode("utf-8"), text=old, encoding="utf-8", bom=False)
         old_best, _ = decide(find_anchor_candidates(spec, old_src, "codepoint"), self.settings,
-                             what=what + " (old version)")
-        mapped = versions.map_position(old, src.text, old_best.range[0], old_best.range[1])
-        if mapped is not None:
-            line = src.lines[mapped[0]]
-            col = from_codepoints(line, mapped[1], self.encoding)
-            hits = [c for c in cands if c.range[0] == mapped[0] and c.range[1] == col]
-            if len(hits) == 1:
-                return hits[0], ranked(cands)[: self.settings.top_k]
-        raise Ambiguous(f"{what}: several matches and the old position does not single one out",
-                        candidates=[c.to_json() for c in ranked(cands)[: self.settings.top_k]])
+                             what=what + " (in the selector's version)")
+        top = ranked(cands)[: self.settings.top_k]
+        mapped = map_old_position(old, src.text, old_best.range[0], old_best.range[1])
+        if mapped is None:
+            raise NotFound(f"{what}: the anchored text was deleted since the selector's version",
+                           details={"candidates": [c.to_json() for c in top]} if top else None)
+        col = from_codepoints(src.lines[mapped[0]], mapped[1], self.encoding)
+        exact = [c for c in cands if c.features.get("exact") == 1.0]
+        hits = ([c for c in exact if c.range[:2] == [mapped[0], col]] if exact
+                else [c for c in cands if c.range[0] == mapped[0] and c.score >= self.settings.tau])
+        if len(hits) == 1:
+            return hits[0], top
+        raise Ambiguous(f"{what}: no candidate sits where the anchored text moved to "
+                        f"(line {mapped[0] + 1})", candidates=[c.to_json() for c in top])
 
 
 _ROLE_WORDS = {"def": "definition", "sig": "signature", "body": "body", "doc": "docstring"}
+
+
+def map_old_position(old: str, new: str, line: int, cp: int) -> tuple[int, int] | None:
+    """Carry a code-point position (0-based) of ``old`` into ``new``.
+
+    versions.map_position follows the line diff.  A diff cannot follow a block
+    that moved (reordered methods), so when the diff puts the position nowhere
+    or on a line with other text, the old line is looked up by content: its
+    stripped text (at least 8 characters) together with 0..3 stripped lines of
+    context on each side must occur exactly once in the old and exactly once
+    in the new text (the smallest such context wins); the position then
+    follows that line, its column shifted by the change of indentation.
+    """
+    mapped = versions.map_position(old, new, line, cp)
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    key = old_lines[line].strip() if 0 <= line < len(old_lines) else ""
+    if mapped is not None and new_lines[mapped[0]].strip() == key:
+        return mapped
+    if len(key) < 8:
+        return mapped
+    old_s = [x.strip() for x in old_lines]
+    new_s = [x.strip() for x in new_lines]
+    old_hits = [i for i, x in enumerate(old_s) if x == key]
+    new_hits = [i for i, x in enumerate(new_s) if x == key]
+    for c in range(4):
+        def window(lines: list[str], i: int) -> tuple[str, ...]:
+            return tuple(lines[j] if 0 <= j < len(lines) else "\0" for j in range(i - c, i + c + 1))
+        want = window(old_s, line)
+        if sum(1 for i in old_hits if window(old_s, i) == want) != 1:
+            continue
+        found = [i for i in new_hits if window(new_s, i) == want]
+        if len(found) != 1:
+            continue
+        old_line, new_line = old_lines[line], new_lines[found[0]]
+        shift = (len(new_line) - len(new_line.lstrip())) - (len(old_line) - len(old_line.lstrip()))
+        return found[0], max(0, min(len(new_line.rstrip("\r")), cp + shift))
+    return mapped
+
+
+def _word_at(line: str, cp: int) -> str:
+    """The identifier run a code-point column is on (or starts), '' when none."""
+    if not (0 <= cp < len(line)) or not (line[cp].isalnum() or line[cp] == "_"):
+        return ""
+    start = cp
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+        start -= 1
+    end = cp
+    while end < len(line) and (line[end].isalnum() or line[end] == "_"):
+        end += 1
+    return line[start:end]
 
 
 def _pick_variant(exact: list[tuple[FileIndex, Definition, str]], overload: int | None,
@@ -454,6 +532,6 @@ def _old_position(idx: FileIndex, old: str, qual: str) -> tuple[int | None, tupl
     d = defs[0]
     row = d.name_span[0][0]
     cp = len(old_idx.line_bytes(row)[: d.name_span[0][1]].decode("utf-8"))
-    mapped = versions.map_position(old, idx.source.text, row, cp)
+    mapped = map_old_position(old, idx.source.text, row, cp)
     return (mapped[0] if mapped else None), tuple(k for k, _ in d.chain)
 
