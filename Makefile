@@ -21,7 +21,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not server"
 
 demo: $(STAMP)
-	$(BIN)/python -m lanser.demo
+	$(BIN)/python scripts/demo.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden.regenerate
