@@ -22,7 +22,7 @@ from .errors import InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
 from .server.pyenv import PythonEnv, choose_python
-from .server.registry import server_spec
+from .server.registry import ServerSpec, server_spec
 from .server.session import FrameHook, Session, SessionConfig
 from .workspace import Workspace
 
@@ -66,14 +66,18 @@ class Request:
 class Engine:
     """Holds the workspace and (once needed) a warm server session."""
 
-    def __init__(self, options: Options, *, frame_hook: FrameHook | None = None) -> None:
+    def __init__(self, options: Options, *, frame_hook: FrameHook | None = None,
+                 session_factory: Callable[[Workspace, SessionConfig], Session] | None = None,
+                 spec: ServerSpec | None = None) -> None:
         self.options = options
         codec.check_encoding(options.index_io)
         self.ws = Workspace(options.workspace)
         self.frame_hook = frame_hook
         self.session: Session | None = None
         self._python: PythonEnv | None = None
-        self.spec = server_spec(options.server)
+        # Trace replay passes a session answering from recorded frames, and the recorded server.
+        self.session_factory = session_factory or Session
+        self.spec = spec or server_spec(options.server)
         self.handlers: dict[str, Callable[[Request, "Context"], Awaitable[dict[str, Any]]]] = {
             "locate": _locate, "def": _definition, "refs": _references, "hover": _hover,
             "symbols": _symbols, "diag": _diag}
@@ -81,7 +85,7 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
     async def server(self) -> Session:
         if self.session is None:
-            session = Session(self.ws, SessionConfig(server=self.options.server, python=self.options.python,
+            session = self.session_factory(self.ws, SessionConfig(server=self.options.server, python=self.options.python,
                                                      timeout=self.options.timeout, frame_hook=self.frame_hook))
             self._python = session.python
             await session.start()
