@@ -49,6 +49,7 @@ Decisions:
 from __future__ import annotations
 
 import weakref
+from itertools import accumulate
 from typing import Any, Sequence
 
 from ..codec import check_encoding, check_position, from_codepoints, to_codepoints
@@ -100,6 +101,8 @@ class _Session:
         self.canonical = canonical
         self._sources: dict[str, SourceFile] = {}
         self._mmap: ModuleMap | None = None
+        self._lines: dict[str, list[str]] = {}
+        self._starts: dict[str, list[int]] = {}
 
     # -- files -----------------------------------------------------------
     def source(self, user_path: str) -> SourceFile:
@@ -122,6 +125,13 @@ class _Session:
             cache.clear()
         cache[src.rel] = idx
         return idx
+
+    def lines(self, src: SourceFile) -> list[str]:
+        """``src.lines``, split once per call."""
+        got = self._lines.get(src.rel)
+        if got is None:
+            got = self._lines[src.rel] = src.lines
+        return got
 
     @property
     def mmap(self) -> ModuleMap:
@@ -181,7 +191,7 @@ class _Session:
                   ) -> tuple[int, int]:
         """A user position to (line, code-point col) in the current text."""
         if old is None:
-            lines = src.lines
+            lines = self.lines(src)
             check_position(lines, line, col, indexing)
             return line, to_codepoints(lines[line], col, indexing)
         old_lines = old.split("\n")
@@ -190,22 +200,26 @@ class _Session:
         mapped = map_old_position(old, src.text, line, cp)
         if mapped is None:
             raise NotFound(f"{src.rel}: line {line + 1} of the selector's version was deleted since")
-        before, after = _word_at(old_lines[line], cp), _word_at(src.lines[mapped[0]], mapped[1])
+        before, after = _word_at(old_lines[line], cp), _word_at(self.lines(src)[mapped[0]], mapped[1])
         if before and before != after:
             raise NotFound(f"{src.rel}: the name {before!r} at line {line + 1} of the selector's "
                            f"version is gone (now {after!r} at line {mapped[0] + 1})")
         return mapped
 
     def _offset(self, src: SourceFile, line: int, cp: int) -> int:
-        lines = src.lines
-        return sum(len(x) + 1 for x in lines[:line]) + cp
+        """Absolute code-point offset of (line, cp) in ``src.text``."""
+        starts = self._starts.get(src.rel)
+        if starts is None:
+            starts = self._starts[src.rel] = list(accumulate((len(x) + 1 for x in self.lines(src)),
+                                                             initial=0))
+        return starts[line] + cp
 
     def cursor(self, spec: SelectorSpec) -> Resolution:
         assert spec.path is not None and spec.line is not None and spec.col is not None
         src = self.source(spec.path)
         old, relocated = self.old_text(src, spec.doc_version, required=True)
         line, cp = self._position(src, old, spec.line, spec.col, spec.indexing)
-        lines = src.lines
+        lines = self.lines(src)
         col = from_codepoints(lines[line], cp, self.encoding)
         if relocated is not None:
             relocated.update(method="diff", **{"from": [spec.line, spec.col], "to": [line, col]})
@@ -236,7 +250,7 @@ class _Session:
             start, end = (mapped[0], mapped[1]), (mapped[2], mapped[3])
         if end < start:
             raise NotFound("the range ends before it starts")
-        lines = src.lines
+        lines = self.lines(src)
         rng = [start[0], from_codepoints(lines[start[0]], start[1], self.encoding),
                end[0], from_codepoints(lines[end[0]], end[1], self.encoding)]
         if relocated is not None:
@@ -247,9 +261,19 @@ class _Session:
                                 relocated=relocated, scoring=False)
 
     def _symbol_at(self, src: SourceFile, line: int, cp: int) -> str | None:
-        text = src.lines[line]
-        if cp >= len(text) or not (text[cp].isalnum() or text[cp] == "_"):
-            if not (cp > 0 and (text[cp - 1].isalnum() or text[cp - 1] == "_")):
+        """symbolId of the definition whose name the cursor is on; the file is parsed
+        only when the line can name one (a def/class header, or a word followed by
+        ``=``, ``:`` or ``,`` as an assignment target is)."""
+        text = self.lines(src)[line]
+        at = cp if _word_at(text, cp) else cp - 1
+        if at < 0 or not _word_at(text, at):
+            return None
+        if not text.lstrip().startswith(("def ", "async ", "class ")):
+            end = at
+            while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                end += 1
+            rest = text[end:].lstrip()
+            if not rest.startswith(("=", ":", ",")) or rest.startswith("=="):
                 return None
         idx = self.index(src.rel)
         row, bcol = idx.point_from_cp(line, cp)
@@ -419,7 +443,7 @@ class _Session:
             best, top = self._anchor_by_diff(spec, src, old, cands, what)
             assert relocated is not None
             relocated["method"] = "diff"
-        lines = src.lines
+        lines = self.lines(src)
         s_cp = to_codepoints(lines[best.range[0]], best.range[1], self.encoding)
         e_cp = to_codepoints(lines[best.range[2]], best.range[3], self.encoding)
         idx = self.index(src.rel)
@@ -446,7 +470,7 @@ class _Session:
         if mapped is None:
             raise NotFound(f"{what}: the anchored text was deleted since the selector's version",
                            details={"candidates": [c.to_json() for c in top]} if top else None)
-        col = from_codepoints(src.lines[mapped[0]], mapped[1], self.encoding)
+        col = from_codepoints(self.lines(src)[mapped[0]], mapped[1], self.encoding)
         exact = [c for c in cands if c.features.get("exact") == 1.0]
         hits = ([c for c in exact if c.range[:2] == [mapped[0], col]] if exact
                 else [c for c in cands if c.range[0] == mapped[0] and c.score >= self.settings.tau])

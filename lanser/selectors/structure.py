@@ -177,7 +177,7 @@ def index_source(source: SourceFile) -> FileIndex:
     data = source.text.encode("utf-8")
     tree = parser().parse(data)
     defs: list[Definition] = []
-    _Indexer(defs).scope(tree.root_node, (), in_function=False)
+    _Indexer(defs, data).scope(tree.root_node, (), in_function=False)
     return FileIndex(source, tree, data, defs)
 
 
@@ -238,8 +238,14 @@ def _blocks(node: Node) -> Iterator[Node]:
 
 
 class _Indexer:
-    def __init__(self, out: list[Definition]) -> None:
+    def __init__(self, out: list[Definition], data: bytes) -> None:
         self.out = out
+        self.data = data
+
+    def _may_nest(self, body: Node) -> bool:
+        """Whether a function body can hold a nested def/class (a fast byte search)."""
+        s, e = body.start_byte, body.end_byte
+        return self.data.find(b"def", s, e) >= 0 or self.data.find(b"class", s, e) >= 0
 
     def scope(self, container: Node, chain: tuple[tuple[str, str], ...], *, in_function: bool) -> None:
         """Index one scope's statements (a module root or a block)."""
@@ -316,7 +322,7 @@ class _Indexer:
             sig_span=(_pt(node.start_point), sig_end),
             body_span=_span(body) if body is not None else None,
             doc_span=_docstring_span(node), node=node))
-        if body is not None:
+        if body is not None and (is_class or self._may_nest(body)):
             self.scope(body, new_chain, in_function=not is_class)
 
     def assignment(self, stmt: Node, chain: tuple[tuple[str, str], ...],
