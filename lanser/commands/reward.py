@@ -1,0 +1,150 @@
+"""``lanser reward STEPS.jsonl``: apply steps in order on one warm server, print one record a step.
+
+Exit codes: 0 when every line was a valid step (records carry each failed
+step's own error and exit code); 2 when at least one line was malformed (its
+record is an error record with exitCode 2, and the run went on); 3 when the
+STEPS file cannot be read; a failure of the whole run (the server cannot be
+started, crashes twice) is that error's contract code with one stderr line.
+With ``-o`` the file appears only when the run finished (no partial file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from .. import output
+from ..cli import Globals, global_command
+from ..engine import Engine
+from ..errors import FsPermissions, LanserError
+from ..progress import Progress
+from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
+from ..rewards.runner import SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
+from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
+
+
+def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
+                   clip: float | None, aggregate: str | None, in_memory: bool,
+                   reset_between: bool) -> RewardOptions:
+    """The command's options as a RewardOptions; bad values are click.BadParameter (exit 2)."""
+    try:
+        w = parse_weights(weights) if weights is not None else RewardOptions().weights
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--weights") from None
+    try:
+        return RewardOptions(severities=tuple(severity) or ("error",), scope=scope, diag_term=diag_term,
+                             weights=w, clip=clip, aggregate=aggregate, in_memory=in_memory,
+                             reset_between=reset_between)
+    except ValueError as exc:
+        hint = "--clip" if "clip" in str(exc) else None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+class _Sink:
+    """stdout, or a temp file next to ``-o`` renamed into place when the run succeeded."""
+
+    def __init__(self, out: str | None) -> None:
+        self.target = Path(out) if out else None
+        self.tmp: Path | None = None
+        self.stream: TextIO = sys.stdout
+        if self.target is not None:
+            parent = self.target.parent if str(self.target.parent) else Path(".")
+            try:
+                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=parent)
+            except OSError as exc:
+                raise FsPermissions(f"cannot write {out}: {exc.strerror or exc}") from None
+            self.tmp = Path(name)
+            self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.stream.write(output.json_line(record) + "\n")
+        self.stream.flush()
+
+    def commit(self) -> None:
+        if self.target is not None and self.tmp is not None:
+            self.stream.close()
+            try:
+                os.replace(self.tmp, self.target)
+            except OSError as exc:
+                self.discard()
+                raise FsPermissions(f"cannot write {self.target}: {exc.strerror or exc}") from None
+            self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
+            self.tmp = None
+
+
+async def _run(g: Globals, items: list[Any], options: RewardOptions, sink: _Sink) -> None:
+    engine = Engine(g.options())
+    steps = sum(1 for i in items if i != SEPARATOR)
+    bar = Progress(steps)
+    try:
+        runner = TrajectoryRunner(engine, options)
+        await runner.start()
+
+        def on_step(rec: dict[str, Any]) -> None:
+            bar.update(errors=rec["diagnostics"]["errors"])
+
+        await runner.run(items, emit=sink.write, on_step=on_step)
+    finally:
+        bar.finish()
+        await engine.close()
+
+
+@global_command("reward")
+@click.argument("steps_file", metavar="STEPS.jsonl")
+@click.option("-o", "--output", "out", default=None, help="Write the records here instead of stdout.")
+@click.option("--severity", multiple=True, type=click.Choice(list(SEVERITY_NAMES)),
+              help="Severities D counts (repeatable; default error).")
+@click.option("--scope", type=click.Choice(list(SCOPES)), default="workspace", show_default=True,
+              help="Count the whole workspace, or only the files the step touched.")
+@click.option("--diag-term", type=click.Choice(list(DIAG_TERMS)), default="delta", show_default=True,
+              help="delta: D_prev - D; regression: resolved - introduced over diagnostic identities.")
+@click.option("--weights", default=None, help="alpha=..,beta=..,gamma=.. (default 0.5,0.4,0.1).")
+@click.option("--clip", type=float, default=None, help="Bound the diagnostic term to [-C, C].")
+@click.option("--aggregate", type=click.Choice(list(AGGREGATES)), default=None,
+              help="Add value/return per trajectory: sum (reward-to-go) or min (PURE min-form).")
+@click.option("--in-memory", is_flag=True, default=False,
+              help="Apply steps only as in-memory documents in the server; never write files.")
+@click.option("--reset-between", is_flag=True, default=False,
+              help="Restore the base at blank lines between trajectories and at the end.")
+def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
+           diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
+           in_memory: bool, reset_between: bool) -> int:
+    """Per-step process reward (CONTRACT.md section 5): one JSON record a step."""
+    options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
+                             clip=clip, aggregate=aggregate, in_memory=in_memory,
+                             reset_between=reset_between)
+    try:
+        text = read_steps_text(steps_file)
+        items = parse_steps(text, blank_separates=reset_between)
+        sink = _Sink(out)
+    except LanserError as exc:
+        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        return exc.exit_code
+    try:
+        asyncio.run(_run(g, items, options, sink))
+        sink.commit()
+    except LanserError as exc:
+        sink.discard()
+        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        return exc.exit_code
+    except BaseException:
+        sink.discard()
+        raise
+    return 2 if any(isinstance(i, BadLine) for i in items) else 0
+
+
+COMMANDS = [reward]
