@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,33 @@ class ServerSpec:
 
     @property
     def argv(self) -> list[str]:
+        override = _test_argv()
+        if override is not None:
+            return override
         return [self.node, self.langserver, "--stdio"]
 
     @property
     def matches_pin(self) -> bool:
         return self.version == self.pinned
+
+
+TEST_ARGV_ENV = "LANSER_TEST_SERVER_ARGV"
+
+
+def _test_argv() -> list[str] | None:
+    """TEST ONLY: ``$LANSER_TEST_SERVER_ARGV`` (a JSON list of strings) replaces the
+    server command, so the test-suite can start deliberately broken fake servers
+    (tests/fakeservers/).  Never set it in real use; a malformed value is ignored."""
+    raw = os.environ.get(TEST_ARGV_ENV)
+    if not raw:
+        return None
+    try:
+        argv = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv):
+        return list(argv)
+    return None
 
 
 def _package_dir(name: str) -> Path | None:

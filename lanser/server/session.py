@@ -79,6 +79,7 @@ class Session:
         self.restarts = 0
         self._next_id = 0
         self._lock = asyncio.Lock()
+        self._unresponsive = False  # a request timed out or was interrupted: stop() kills at once
 
     # -- configuration -------------------------------------------------------
     def settings_for(self, section: str | None) -> Any:
@@ -115,6 +116,7 @@ class Session:
         await self.stop()
 
     async def start(self) -> None:
+        self._unresponsive = False
         client = LanserLanguageClient(self.settings_for)
         client.raw_protocol.frame_hook = self.config.frame_hook
         try:
@@ -177,7 +179,9 @@ class Session:
         client.expected_exit = True
         proc = client._server
         try:
-            if proc is not None and proc.returncode is None:
+            # A server that let a request time out (or was interrupted mid-request, Ctrl-C)
+            # gets no shutdown handshake: waiting on a hung server would only delay the kill.
+            if proc is not None and proc.returncode is None and not self._unresponsive:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._raw_request(client, T.SHUTDOWN, None), 5)
                 with contextlib.suppress(Exception):
@@ -215,13 +219,19 @@ class Session:
         try:
             done, _ = await asyncio.wait({task, died}, timeout=self.config.timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # interrupted (Ctrl-C): cancel the request too
+            self._unresponsive = True
+            raise
         finally:
             died.cancel()
+            if not task.done():  # timed out, died or interrupted: never leave it pending
+                task.cancel()
         if task in done:
             return task.result()
-        task.cancel()
-        if died.done():
+        await asyncio.wait({task}, timeout=1)  # let the cancelled request send $/cancelRequest
+        if died in done:  # (not died.done(): a cancelled waiter is "done" too)
             raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {what}")
+        self._unresponsive = True
         raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
 
     async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
@@ -231,7 +241,8 @@ class Session:
         try:
             await fut
         except asyncio.CancelledError:
-            client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
+            with contextlib.suppress(Exception):  # the server may already be gone
+                client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
             raise
         raw = client.raw_protocol.raw_results.pop(msg_id, {})
         if "error" in raw and raw["error"]:

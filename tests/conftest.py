@@ -1,0 +1,157 @@
+"""Shared fixtures: fixture workspaces copied to tmp, an in-process engine per module,
+and two ways of running the CLI (in-process for speed, as a subprocess for real).
+
+Fixture workspaces are never touched in place: every test works on a copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+FAKESERVERS = Path(__file__).resolve().parent / "fakeservers"
+LANSER_BIN = Path(sys.executable).parent / "lanser"
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    """Copy ``fixtures/<name>`` to ``dest`` (symlinks kept) and return the copy."""
+    shutil.copytree(FIXTURES / name, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def fixture_copy(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``fixture_copy(name)``: a read-only-by-convention copy of a fixture, shared by the session."""
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = copy_fixture(name, tmp_path_factory.mktemp("fx") / name)
+        return made[name]
+
+    return get
+
+
+class EngineRunner:
+    """One Engine (and so one server session) on its own event loop, shared by a module."""
+
+    def __init__(self, workspace: Path, **options: Any) -> None:
+        from lanser.engine import Engine, Options
+
+        self.loop = asyncio.new_event_loop()
+        self.engine = Engine(Options(workspace=str(workspace), **options))
+
+    def run(self, cmd: str, selector: str | None = None, args: dict[str, Any] | None = None,
+            **option_changes: Any) -> dict[str, Any]:
+        """Run one command; ``option_changes`` (e.g. ``index_io="utf-8"``) apply to this call only."""
+        saved = self.engine.options
+        if option_changes:
+            self.engine.options = replace(saved, **option_changes)
+        try:
+            return self.loop.run_until_complete(self.engine.run(cmd, selector, args))
+        finally:
+            self.engine.options = saved
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.engine.close())
+        finally:
+            self.loop.close()
+
+
+@contextlib.contextmanager
+def engine_runner(workspace: Path, **options: Any) -> Iterator[EngineRunner]:
+    runner = EngineRunner(workspace, **options)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def bundle(self) -> dict[str, Any]:
+        return json.loads(self.out)
+
+
+def run_cli(*argv: str) -> CliResult:
+    """Run ``lanser ARGV`` in this process (through ``lanser.cli.main``), capturing output."""
+    from lanser.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run_cli_subprocess(*argv: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
+    """Run the installed ``lanser`` console script as a real process."""
+    proc = subprocess.run([str(LANSER_BIN), *argv], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_clean_error(result: CliResult, exit_code: int) -> None:
+    """The contract's error path without --json: the code, one stderr line, no traceback."""
+    assert result.code == exit_code, (result.code, result.err)
+    assert "Traceback" not in result.err and "Traceback" not in result.out
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("lanser: E/"), lines[0]
+
+
+def assert_error_bundle(result: CliResult, exit_code: int, code: str) -> dict[str, Any]:
+    """The contract's error path with --json: an error bundle on stdout."""
+    assert result.code == exit_code, (result.code, result.err)
+    assert "Traceback" not in result.err
+    bundle = result.bundle
+    assert bundle["status"] == "error"
+    assert bundle["error"]["code"] == code
+    assert bundle["error"]["exitCode"] == exit_code
+    assert bundle["meta"]["exit_code"] == exit_code
+    assert bundle["bundleId"].startswith("sha256:")
+    return bundle
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, within: float = 3.0) -> bool:
+    """Wait (polling) until ``pid`` is gone; False if it is still alive after ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)

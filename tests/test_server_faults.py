@@ -1,0 +1,127 @@
+"""Server faults against deliberately broken fake servers (tests/fakeservers/fake_lsp.py):
+a server that hangs is E/LS_TIMEOUT (64), one that dies mid-request is E/LS_CRASH
+(65) after one automatic restart has also died; no server process outlives Lanser,
+including after Ctrl-C.
+
+The fake replaces the real server through the test-only ``LANSER_TEST_SERVER_ARGV``
+override in ``lanser/server/registry.py``; everything else is the real session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (FAKESERVERS, LANSER_BIN, assert_clean_error, assert_error_bundle, copy_fixture,
+                      engine_runner, run_cli, wait_gone)
+
+FAKE = FAKESERVERS / "fake_lsp.py"
+
+
+def fake_env(monkeypatch: pytest.MonkeyPatch, mode: str, log: Path) -> None:
+    monkeypatch.setenv("LANSER_TEST_SERVER_ARGV", json.dumps([sys.executable, str(FAKE), mode, str(log)]))
+
+
+def events(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def pids(log: Path) -> list[int]:
+    return [int(line.split()[1]) for line in events(log) if line.startswith("pid ")]
+
+
+@pytest.fixture()
+def ws(tmp_path: Path) -> Path:
+    return copy_fixture("clean", tmp_path / "ws")
+
+
+def test_hanging_server_times_out(ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "hang", log)
+    started = time.monotonic()
+    with engine_runner(ws, timeout=0.5) as runner:
+        bundle = runner.run("def", "app.py@L1:C1")
+    elapsed = time.monotonic() - started
+    assert bundle["status"] == "error"
+    assert bundle["error"]["code"] == "E/LS_TIMEOUT" and bundle["meta"]["exit_code"] == 64
+    assert bundle["error"]["retryable"] is True
+    assert "textDocument/definition" in bundle["error"]["message"]
+    assert "request textDocument/definition" in events(log)
+    assert "notify $/cancelRequest" in events(log)  # the timed-out request is cancelled
+    assert len(pids(log)) == 1  # a timeout is not a crash: no restart
+    assert all(wait_gone(pid) for pid in pids(log)), "the hung fake server outlived the engine"
+    assert elapsed < 15
+
+
+def test_crashing_server_restarts_once_then_fails(ws: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "crash", log)
+    with engine_runner(ws, timeout=10) as runner:
+        bundle = runner.run("hover", "app.py@L1:C1")
+    assert bundle["status"] == "error"
+    assert bundle["error"]["code"] == "E/LS_CRASH" and bundle["meta"]["exit_code"] == 65
+    assert len(pids(log)) == 2, events(log)  # the first start plus exactly one restart
+    assert events(log).count("request textDocument/hover") == 2  # the request was retried once
+    assert all(wait_gone(pid) for pid in pids(log))
+
+
+def test_crash_through_cli_is_one_line_and_json_bundle(ws: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "crash", log)
+    plain = run_cli("-w", str(ws), "def", "app.py@L1:C1")
+    assert_clean_error(plain, 65)
+    assert "E/LS_CRASH" in plain.err
+    as_json = run_cli("-w", str(ws), "def", "app.py@L1:C1", "--json")
+    assert_error_bundle(as_json, 65, "E/LS_CRASH")
+    assert len(pids(log)) == 4
+    assert all(wait_gone(pid) for pid in pids(log))
+
+
+def test_hang_through_cli_json(ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "hang", log)
+    result = run_cli("--json", "--timeout", "0.5", "-w", str(ws), "refs", "app.py@L1:C1")
+    assert_error_bundle(result, 64, "E/LS_TIMEOUT")
+    assert all(wait_gone(pid) for pid in pids(log))
+
+
+def test_ctrl_c_during_hanging_request_leaves_no_process(ws: Path, tmp_path: Path) -> None:
+    log = tmp_path / "fake.log"
+    env = {**os.environ, "LANSER_TEST_SERVER_ARGV": json.dumps([sys.executable, str(FAKE), "hang", str(log)])}
+    proc = subprocess.Popen([str(LANSER_BIN), "-w", str(ws), "--timeout", "60", "def", "app.py@L1:C1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "request textDocument/definition" not in events(log):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "lanser never sent the request"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["lanser: interrupted"]
+    assert pids(log) and all(wait_gone(pid) for pid in pids(log)), "fake server orphaned by Ctrl-C"
+
+
+@pytest.mark.server
+def test_no_node_process_left_after_real_session(fixture_copy) -> None:
+    """The real pinned server: after close, its process (group) is gone."""
+    with engine_runner(fixture_copy("clean")) as runner:
+        assert runner.run("hover", "app.py@L1:C1")["status"] in ("ok", "error")
+        pid = runner.engine.session.pid if runner.engine.session else None
+    assert pid is not None
+    assert wait_gone(pid)
