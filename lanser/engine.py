@@ -81,6 +81,8 @@ class Engine:
         self.handlers: dict[str, Callable[[Request, "Context"], Awaitable[dict[str, Any]]]] = {
             "locate": _locate, "def": _definition, "refs": _references, "hover": _hover,
             "symbols": _symbols, "diag": _diag}
+        from .mutations import mutation_handlers  # late: mutations imports this module
+        self.handlers.update(mutation_handlers())
 
     # -- lifecycle ------------------------------------------------------------
     async def server(self) -> Session:

@@ -1,0 +1,124 @@
+"""Mutating commands: prepare-rename, rename, actions, edit.
+
+Each callback parses its arguments and hands them to the engine (see
+lanser/mutations.py); dry run is the default everywhere an edit is planned.
+Human output adds a few lines to the common summary (placeholder, listed
+actions, unrenamed candidates); ``--json`` prints the bundle unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+import click
+
+from .. import output
+from ..cli import Globals, _recorder, global_command, print_bundle, run_async
+from ..engine import Engine, error_bundle
+from ..errors import LanserError
+
+
+def _extra_lines(bundle: dict[str, Any]) -> list[str]:
+    facts = bundle.get("facts") or {}
+    edits = bundle.get("edits") or {}
+    lines: list[str] = []
+    prep = facts.get("prepareRename")
+    if prep and (bundle.get("request") or {}).get("cmd") == "prepare-rename":
+        r = prep["range"]
+        lines.append(f"{prep['path']}:{r[0] + 1}:{r[1] + 1}  renameable: {prep['placeholder']!r}")
+    for a in facts.get("actions") or []:
+        how = "edit" if a["hasEdit"] else f"command {a['command']}" if a["command"] else "resolve"
+        lines.append(f"[{a['index']}] {a['kind'] or '-'}: {a['title']} ({how})")
+    if "actions" in facts and not facts["actions"]:
+        lines.append("no code actions here")
+    for c in edits.get("unrenamedCandidates") or []:
+        r = c["range"]
+        lines.append(f"unrenamed candidate ({c['kind']}): {c['path']}:{r[0] + 1}:{r[1] + 1}")
+    for key in ("predictedDiagnostics", "observedDiagnostics"):
+        if key in facts:
+            b, a = facts[key]["before"], facts[key]["after"]
+            lines.append(f"{'predicted' if key[0] == 'p' else 'observed'} errors: {b['errors']} -> {a['errors']}")
+    if bundle.get("processReward"):
+        lines.append(f"processReward r={bundle['processReward']['r']}")
+    return lines
+
+
+def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
+    """Run one mutating command in a fresh engine and print it; returns the exit code."""
+    async def go() -> dict[str, Any]:
+        try:
+            engine = Engine(g.options())
+        except LanserError as exc:
+            return error_bundle(cmd, selector, args, exc)
+        recorder = _recorder(g, engine)
+        try:
+            bundle = await engine.run(cmd, selector, args)
+        finally:
+            await engine.close()
+        if recorder is not None:
+            recorder.finish(cmd, selector, args, bundle)
+        return bundle
+
+    bundle = run_async(go)
+    if g.as_json or bundle.get("status") == "error":
+        print_bundle(g, bundle)
+    else:
+        lines = output.summary(bundle)
+        lines[-1:-1] = _extra_lines(bundle)
+        click.echo("\n".join(lines))
+    return int(bundle["meta"]["exit_code"])
+
+
+@global_command("prepare-rename")
+@click.argument("selector")
+def prepare_rename(g: Globals, selector: str) -> int:
+    """Ask the server whether the symbol at SELECTOR can be renamed (textDocument/prepareRename)."""
+    return run_mutation(g, "prepare-rename", selector, {})
+
+
+@global_command("rename")
+@click.argument("selector")
+@click.argument("new_name")
+@click.option("--dry-run/--apply", "dry_run", default=True,
+              help="Preview only (default), or write the rename through the safety envelope.")
+@click.option("--strict", is_flag=True, help="Refuse while other occurrences of the old name are left.")
+@click.option("--via-git", is_flag=True, help="Apply with git apply --3way instead of requiring unchanged files.")
+def rename(g: Globals, selector: str, new_name: str, dry_run: bool, strict: bool, via_git: bool) -> int:
+    """Rename the symbol at SELECTOR to NEW_NAME across the workspace (textDocument/rename)."""
+    return run_mutation(g, "rename", selector, {"newName": new_name, "apply": not dry_run,
+                                                "strict": strict, "viaGit": via_git})
+
+
+@global_command("actions")
+@click.argument("selector")
+@click.option("--kind", type=click.Choice(["quickfix", "source.organizeImports"]), default=None,
+              help="Only actions of this kind.")
+@click.option("--apply", "apply_index", type=click.IntRange(min=0), default=None, metavar="INDEX",
+              help="Apply the action with this index (as listed).")
+def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None) -> int:
+    """List the code actions over SELECTOR's range, or apply one (textDocument/codeAction)."""
+    args: dict[str, Any] = {"kind": kind}
+    if apply_index is not None:
+        args["apply"] = apply_index
+    return run_mutation(g, "actions", selector, args)
+
+
+@global_command("edit")
+@click.argument("selector")
+@click.option("--text", default=None, help="The replacement text.")
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8-sig"), default=None,
+              help="Read the replacement text from a file ('-' for stdin).")
+@click.option("--apply", "apply", is_flag=True, help="Write the edit (default: dry run).")
+def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, apply: bool) -> int:
+    """Replace what SELECTOR resolves to with the text, re-indented to the target."""
+    if (text is None) == (from_file is None):
+        raise click.UsageError("give exactly one of --text and --from-file")
+    if from_file is not None:
+        try:
+            text = from_file.read()
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"not UTF-8 text: {exc}", param_hint="--from-file") from None
+    return run_mutation(g, "edit", selector, {"text": text, "apply": apply})
+
+
+COMMANDS = [prepare_rename, rename, actions, edit]

@@ -1,0 +1,494 @@
+"""Engine handlers for the mutating commands: prepare-rename, rename, actions, edit.
+
+Every mutation has the same shape (paper, Algorithm 2 "PreviewThenApply"):
+resolve the selector, ask the server for an edit, turn it into an immutable
+:class:`~lanser.edits.EditPlan`, check it, and only with ``--apply`` write it
+through :func:`~lanser.edits.apply_plan` (jail, globs, clean git tree,
+atomic).  A dry run writes no byte: it shows the plan to the server as
+in-memory document versions, pulls the workspace diagnostics, and restores
+the originals, so the bundle predicts what the edit would do to the error
+count (``facts.predictedDiagnostics``) and carries the step's process reward.
+
+Decisions (README, "Safe mutations"):
+
+- prepare-rename refused by the server (builtin, library symbol, keyword, no
+  symbol): E/NOT_FOUND (3): the server can rename, but there is nothing
+  renameable there.  A server without ``renameProvider``: E/UNSUPPORTED_CAP.
+- an edit that changes nothing: E/APPLY_CONFLICT (70), reason ``no-op``,
+  ``edits.applied`` false; never a success.
+- any edit the server proposes outside the workspace: E/FS_PERMISSIONS (71)
+  before a plan exists, so nothing can be written.
+- ``--strict`` with unrenamed candidates: E/APPLY_CONFLICT (70), reason
+  ``unrenamed-candidates``, in dry runs too (the dry run says what apply would do).
+- unrenamed candidates are code names (tokenize NAME tokens) and whole-word
+  matches inside string literals; comments are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tokenize
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Mapping
+
+from lsprotocol import types as T
+from lsprotocol.converters import get_converter
+
+from . import codec
+from .bundles import normalize as N
+from .bundles.paths import portable_path, uri_to_path
+from .edits import (EditPlan, apply_plan, check_new_name, edits_section, plan_from_workspace_edit, recover,
+                    reindent)
+from .edits.checks import run_checks
+from .edits.reindent import indentation_of
+from .engine import Context, Request, _overlaps, _require
+from .errors import ApplyConflict, FsPermissions, LanserError, NotFound, UnsupportedCap
+from .rewards.formula import process_reward
+from .selectors.resolution import TAU
+from .server.session import Session
+from .workspace import Workspace, decode_source
+
+Handler = Callable[[Request, Context], Awaitable[Any]]
+ORGANIZE_IMPORTS_COMMAND = "pyright.organizeimports"
+_CONVERTER = get_converter()
+
+
+def mutation_handlers() -> dict[str, Handler]:
+    """The handlers this module adds to ``Engine.handlers``."""
+    return {"prepare-rename": _prepare_rename, "rename": _rename, "actions": _actions, "edit": _edit}
+
+
+# -- pure helpers ------------------------------------------------------------------
+
+def _edit_uris(edit: Mapping[str, Any]) -> Iterable[str]:
+    for op in edit.get("documentChanges") or []:
+        if "textDocument" in op:
+            yield op["textDocument"]["uri"]
+        for key in ("uri", "oldUri", "newUri"):
+            if isinstance(op.get(key), str):
+                yield op[key]
+    yield from (edit.get("changes") or {})
+
+
+def _to_path(uri: str) -> Path:
+    return uri_to_path(uri) if uri.startswith("file:") else Path(uri)
+
+
+def outside_paths(edit: Mapping[str, Any], ws: Workspace) -> list[str]:
+    """Portable forms of every file ``edit`` touches outside the workspace
+    (symlinks resolved: a link inside pointing outside is outside)."""
+    out = set()
+    for uri in _edit_uris(edit):
+        p = _to_path(uri)
+        real = Path(os.path.realpath(p if p.is_absolute() else ws.root / p))
+        if not ws.contains(real):
+            out.add(portable_path(uri, ws.root) if uri.startswith("file:") else uri)
+    return sorted(out)
+
+
+def portable_workspace_edit(edit: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    """The server's WorkspaceEdit with every URI made workspace-relative (portable
+    outside), text edits sorted by range; no absolute path survives into the bundle."""
+    def p(uri: str) -> str:
+        return portable_path(uri, root) if uri.startswith("file:") else uri
+
+    def sorted_edits(edits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(edits, key=lambda e: (N.flat_range(e["range"]), e.get("newText", "")))
+
+    out: dict[str, Any] = {}
+    if edit.get("documentChanges"):
+        ops = []
+        for op in edit["documentChanges"]:
+            op = dict(op)
+            if "textDocument" in op:
+                op["textDocument"] = {**op["textDocument"], "uri": p(op["textDocument"]["uri"])}
+                op["edits"] = sorted_edits(list(op.get("edits") or []))
+            for key in ("uri", "oldUri", "newUri"):
+                if isinstance(op.get(key), str):
+                    op[key] = p(op[key])
+            ops.append(op)
+        if all("textDocument" in op for op in ops):  # pure text edits: order-free, so sort
+            ops.sort(key=lambda op: op["textDocument"]["uri"])
+        out["documentChanges"] = ops
+    if edit.get("changes"):
+        out["changes"] = {p(u): sorted_edits(list(es or [])) for u, es in sorted(edit["changes"].items())}
+    return out
+
+
+def edited_spans(edit: Mapping[str, Any], root: Path) -> dict[str, list[list[int]]]:
+    """Workspace-relative path -> flat ranges the edit rewrites (server encoding)."""
+    spans: dict[str, list[list[int]]] = {}
+    for op in edit.get("documentChanges") or []:
+        if "textDocument" in op:
+            rel = portable_path(op["textDocument"]["uri"], root) if op["textDocument"]["uri"].startswith(
+                "file:") else op["textDocument"]["uri"]
+            spans.setdefault(rel, []).extend(N.flat_range(e["range"]) for e in op.get("edits") or [])
+    for uri, es in (edit.get("changes") or {}).items():
+        rel = portable_path(uri, root) if uri.startswith("file:") else uri
+        spans.setdefault(rel, []).extend(N.flat_range(e["range"]) for e in es or [])
+    return spans
+
+
+def name_occurrences(text: str, name: str) -> list[tuple[int, int, str]]:
+    """(0-based line, code-point column, kind) of every whole-word ``name`` in
+    ``text``: ``code`` for NAME tokens, ``string`` inside string literals;
+    comments are skipped.  Text that does not tokenize falls back to a plain
+    whole-word search (kind ``text``)."""
+    word = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+    out: list[tuple[int, int, str]] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.NAME and tok.string == name:
+                out.append((tok.start[0] - 1, tok.start[1], "code"))
+            elif tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+                for m in word.finditer(tok.string):
+                    before = tok.string[: m.start()]
+                    nl = before.count("\n")
+                    col = (tok.start[1] + m.start()) if nl == 0 else len(before) - before.rfind("\n") - 1
+                    out.append((tok.start[0] - 1 + nl, col, "string"))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        out = []
+        for i, line in enumerate(text.split("\n")):
+            out.extend((i, m.start(), "text") for m in word.finditer(line))
+    return sorted(set(out))
+
+
+def _inside(pos: tuple[int, int], rng: list[int]) -> bool:
+    return (rng[0], rng[1]) <= pos < (rng[2], rng[3]) or pos == (rng[0], rng[1])
+
+
+def unrenamed_candidates(ws: Workspace, name: str, spans: Mapping[str, list[list[int]]],
+                         encoding: str) -> list[dict[str, Any]]:
+    """Whole-word occurrences of ``name`` in the workspace's Python files that no
+    edit covers: ``[{path, range, kind}]`` sorted, ranges in ``encoding``."""
+    out = []
+    for rel in ws.python_files():
+        try:
+            src = ws.read(rel)
+        except LanserError:
+            continue  # undecodable or unreadable: not a rename question
+        if name not in src.text:
+            continue
+        lines = src.lines
+        for line, cp, kind in name_occurrences(src.text, name):
+            start = codec.from_codepoints(lines[line], cp, encoding)
+            end = codec.from_codepoints(lines[line], cp + len(name), encoding)
+            if any(_inside((line, start), r) for r in spans.get(rel, [])):
+                continue
+            out.append({"path": rel, "range": [line, start, line, end], "kind": kind})
+    return N.sort_locations(out, "kind")
+
+
+def replacement_edit(src_lines: list[str], rng: list[int], text: str, encoding: str,
+                     newline: str) -> dict[str, Any]:
+    """The TextEdit replacing ``rng`` with ``text`` re-indented to the target: the
+    first line continues the target's line; later lines get the target line's
+    indentation; a final newline is kept only if the replaced text ended with one."""
+    sl, sc, el, ec = rng
+    line = src_lines[sl]
+    start_cp = codec.to_codepoints(line, sc, encoding)
+    prefix = line[:start_cp]
+    indent = prefix if not prefix.strip() else indentation_of(line)
+    new = reindent(text, indent, newline=newline, first_line=False)
+    replaced_ends_line = ec == 0 and el > sl
+    if not replaced_ends_line:
+        new = new.removesuffix(newline) if new.endswith(newline) else new.rstrip("\n")
+    elif not new.endswith(newline):
+        new += newline
+    return {"range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
+            "newText": new}
+
+
+# -- server helpers -------------------------------------------------------------------
+
+async def _start(ctx: Context, cmd: str) -> tuple[Session, Any]:
+    """Parse, start the server (so ranges come in its negotiated encoding), resolve."""
+    ctx.parse()
+    session = await ctx.engine.server()
+    _require(ctx, session, cmd)
+    res = ctx.resolve()
+    return session, res
+
+
+async def _prepare(ctx: Context, session: Session) -> dict[str, Any]:
+    rel, pos = ctx.position()
+    uri = await ctx.sync_target(session, rel)
+    raw = await session.request(T.TEXT_DOCUMENT_PREPARE_RENAME, T.PrepareRenameParams(
+        text_document=T.TextDocumentIdentifier(uri=uri), position=pos))
+    if not raw or raw.get("defaultBehavior") is False:
+        raise NotFound(f"{ctx.resolution.canonical if ctx.resolution else ''}: the server refuses to "
+                       f"rename here (a builtin, a library or stdlib symbol, a keyword, or no symbol)",
+                       details={"reason": "prepare-rename-refused", "path": rel,
+                                "position": [pos.line, pos.character]})
+    if "range" in raw:
+        rng, placeholder = N.flat_range(raw["range"]), raw.get("placeholder")
+    elif "start" in raw:
+        rng, placeholder = N.flat_range(raw), None
+    else:  # {defaultBehavior: true}: the word at the position
+        sel = list(ctx.resolution.selection_range) if ctx.resolution else [pos.line, pos.character] * 2
+        rng, placeholder = sel, None
+    if placeholder is None:
+        lines = ctx.engine.ws.read(rel).lines
+        enc = ctx.engine.encoding
+        a = codec.to_codepoints(lines[rng[0]], rng[1], enc)
+        b = codec.to_codepoints(lines[rng[2]], rng[3], enc) if rng[2] == rng[0] else len(lines[rng[0]])
+        placeholder = lines[rng[0]][a:b]
+    return {"path": rel, "range": rng, "placeholder": placeholder}
+
+
+async def _error_count(session: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    by_file = await session.diagnostics()
+    items = N.diagnostics(by_file)
+    return N.count_diagnostics(items, by_file.keys()), items
+
+
+async def _predict(session: Session, plan: EditPlan) -> dict[str, Any]:
+    """Workspace diagnostic counts with the plan's texts as in-memory versions;
+    every document is restored (closed, or synced back) afterwards."""
+    previous: dict[str, str | None] = {}
+    try:
+        for c in plan.changes:
+            if c.after is None:
+                continue  # a deletion cannot be shown in memory; the file keeps counting
+            previous[c.path] = session.docs[c.path].text if c.path in session.docs else None
+            session.sync(c.path, decode_source(c.after, c.path).text)
+        counts, _ = await _error_count(session)
+    finally:
+        for rel, text in previous.items():
+            if text is None:
+                session.close(rel)
+            else:
+                session.sync(rel, text)
+    return counts
+
+
+def _tell_server(session: Session, plan: EditPlan) -> None:
+    """After an apply: open documents get their new text, and the server hears
+    about every file changed on disk."""
+    kinds: dict[str, str] = {}
+    for c in plan.changes:
+        kinds[c.path] = "created" if c.before is None else "deleted" if c.after is None else "changed"
+        if c.path in session.docs:
+            if c.after is None:
+                session.close(c.path)
+            else:
+                session.sync(c.path, decode_source(c.after, c.path).text)
+    session.notify_disk_changes(kinds)
+
+
+def _refuse_outside(ctx: Context, edit: Mapping[str, Any]) -> None:
+    outside = outside_paths(edit, ctx.engine.ws)
+    if outside:
+        ctx.edits = {"workspaceEdit": portable_workspace_edit(edit, ctx.engine.ws.root), "applied": False,
+                     "outside": outside}
+        raise FsPermissions(f"the server's edit reaches outside the workspace ({', '.join(outside)}); "
+                            f"refused, nothing written", details={"reason": "outside-workspace",
+                                                                  "paths": outside})
+
+
+async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapping[str, Any], *,
+                  apply: bool, via_git: bool = False, what: str, extra: dict[str, Any] | None = None,
+                  refuse: LanserError | None = None) -> None:
+    """Shared tail of every mutation: no-op refusal, preview, checks, dry-run
+    prediction or apply, server notification, diagnostics and process reward."""
+    eng = ctx.engine
+    opts = eng.options
+    res = ctx.resolution
+    confidence = float(res.confidence) if res else 1.0
+    tau = res.scoring.tau if res and res.scoring else TAU
+    section = edits_section(plan)
+    section["workspaceEdit"] = portable_workspace_edit(raw_edit, eng.ws.root)
+    section.update(extra or {})
+    ctx.edits = section
+    if plan.is_noop:
+        msg = f"the {what} changes nothing; no file was written"
+        section["result"] = {"applied": False, "message": msg, "files": []}
+        raise ApplyConflict(msg, details={"reason": "no-op"})
+    before, _ = await _error_count(session)
+    try:
+        if refuse is not None:
+            raise refuse
+        if apply:
+            result = apply_plan(eng.ws, plan, allow_dirty=opts.allow_dirty, allow=opts.allow, deny=opts.deny,
+                                via_git=via_git, confidence=confidence, tau=tau,
+                                deny_apply_on_ambiguous=opts.deny_apply_on_ambiguous)
+            section.update(edits_section(result.plan or plan, result))
+            section["workspaceEdit"] = portable_workspace_edit(raw_edit, eng.ws.root)
+            section.update(extra or {})
+            if result.applied:
+                _tell_server(session, result.plan or plan)
+            after, _ = await _error_count(session)
+            key = "observedDiagnostics"
+        else:
+            run_checks(eng.ws, plan, allow=opts.allow, deny=opts.deny)
+            after = await _predict(session, plan)
+            key = "predictedDiagnostics"
+            note = _candidates_note(extra)
+            section["result"] = {"applied": False, "files": [],
+                                 "message": f"dry run: nothing written ({len(plan.changes)} file(s) would "
+                                            f"change; pass --apply to write){note}"}
+    except LanserError:
+        ctx.process_reward = process_reward(diag_before=before["errors"], diag_after=before["errors"],
+                                            safety=0, alpha_conf=confidence)
+        raise
+    if apply and extra and extra.get("unrenamedCandidates"):
+        section["result"]["message"] += _candidates_note(extra)
+    facts = dict(ctx.facts or {})
+    facts[key] = {"before": before, "after": after}
+    facts.setdefault("provenance", "lsp")
+    ctx.facts = facts
+    ctx.process_reward = process_reward(diag_before=before["errors"], diag_after=after["errors"],
+                                        safety=1, alpha_conf=confidence)
+
+
+def _candidates_note(extra: Mapping[str, Any] | None) -> str:
+    cands = (extra or {}).get("unrenamedCandidates") or []
+    if not cands:
+        return ""
+    shown = ", ".join(f"{c['path']}:{c['range'][0] + 1}:{c['range'][1] + 1}" for c in cands[:5])
+    more = f" and {len(cands) - 5} more" if len(cands) > 5 else ""
+    return (f"; WARNING: {len(cands)} unrenamed candidate occurrence(s) the server's edit does not "
+            f"cover: {shown}{more}")
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+async def _prepare_rename(req: Request, ctx: Context) -> None:
+    session, _ = await _start(ctx, "prepare-rename")
+    ctx.facts = {"prepareRename": await _prepare(ctx, session), "provenance": "lsp"}
+
+
+async def _rename(req: Request, ctx: Context) -> None:
+    new_name = check_new_name(str(req.args.get("newName", "")))
+    apply = bool(req.args.get("apply"))
+    if apply:
+        recover(ctx.engine.ws)
+    session, _ = await _start(ctx, "rename")
+    prep = await _prepare(ctx, session)
+    ctx.facts = {"prepareRename": prep, "provenance": "lsp"}
+    rel, pos = ctx.position()
+    raw = await session.request(T.TEXT_DOCUMENT_RENAME, T.RenameParams(
+        text_document=T.TextDocumentIdentifier(uri=session._uri(rel)), position=pos, new_name=new_name))
+    if not raw:
+        raise NotFound(f"the server proposes no rename at {rel}:{pos.line + 1}:{pos.character + 1}",
+                       details={"reason": "no-edit"})
+    _refuse_outside(ctx, raw)
+    old = prep["placeholder"]
+    plan = plan_from_workspace_edit(ctx.engine.ws, raw, encoding=ctx.engine.encoding,
+                                    label=f"rename {old} -> {new_name}")
+    spans = edited_spans(raw, ctx.engine.ws.root)
+    cands = unrenamed_candidates(ctx.engine.ws, old, spans, ctx.engine.encoding) if not plan.is_noop else []
+    refuse = None
+    if req.args.get("strict") and cands:
+        refuse = ApplyConflict(f"--strict: {len(cands)} occurrence(s) of {old!r} are not covered by the "
+                               f"server's rename{' (nothing written)' if apply else ''}",
+                               details={"reason": "unrenamed-candidates", "count": len(cands)})
+    await _finish(ctx, session, plan, raw, apply=apply, via_git=bool(req.args.get("viaGit")),
+                  what=f"rename of {old!r} to {new_name!r}",
+                  extra={"oldName": old, "newName": new_name, "unrenamedCandidates": cands}, refuse=refuse)
+
+
+async def _edit(req: Request, ctx: Context) -> None:
+    text = req.args.get("text")
+    if not isinstance(text, str):
+        raise NotFound("edit needs --text or --from-file")
+    apply = bool(req.args.get("apply"))
+    if apply:
+        recover(ctx.engine.ws)
+    session, res = await _start(ctx, "edit")
+    src = ctx.engine.ws.read(res.path)
+    te = replacement_edit(src.lines, list(res.range), text, ctx.engine.encoding, src.newline)
+    raw = {"changes": {res.path: [te]}}
+    plan = plan_from_workspace_edit(ctx.engine.ws, raw, encoding=ctx.engine.encoding,
+                                    label=f"edit {res.canonical}")
+    await _finish(ctx, session, plan, raw, apply=apply, what=f"edit of {res.canonical}")
+
+
+def _action_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
+    command = raw.get("command")
+    cmd_name = command.get("command") if isinstance(command, Mapping) else command if isinstance(
+        command, str) else None
+    return {"title": raw.get("title", ""), "kind": raw.get("kind"),
+            "hasEdit": bool(raw.get("edit")), "command": cmd_name,
+            "isPreferred": bool(raw.get("isPreferred", False)),
+            "diagnostics": sorted(str(d.get("code")) for d in raw.get("diagnostics") or [])}
+
+
+def _action_key(pair: tuple[dict[str, Any], Mapping[str, Any]]) -> tuple[str, str, str]:
+    e = pair[0]
+    return (e["kind"] or "", e["title"], e["command"] or "")
+
+
+async def _actions(req: Request, ctx: Context) -> None:
+    kind = req.args.get("kind")
+    index = req.args.get("apply")
+    if index is not None:
+        recover(ctx.engine.ws)
+    session, res = await _start(ctx, "actions")
+    rel = res.path
+    uri = await ctx.sync_target(session, rel)
+    diags = (await session.diagnostics([rel])).get(rel, [])
+    in_range = [d for d in diags if _overlaps(N.flat_range(d["range"]), list(res.range))]
+    params = _CONVERTER.structure({
+        "textDocument": {"uri": uri},
+        "range": {"start": {"line": res.range[0], "character": res.range[1]},
+                  "end": {"line": res.range[2], "character": res.range[3]}},
+        "context": {"diagnostics": in_range, **({"only": [kind]} if kind else {})}}, T.CodeActionParams)
+    raw = await session.request(T.TEXT_DOCUMENT_CODE_ACTION, params) or []
+    pairs = [(_action_entry(a), a) for a in raw if isinstance(a, Mapping)]
+    commands = ((session.info.capabilities if session.info else {}).get("executeCommandProvider") or {}).get(
+        "commands") or []
+    wants_organize = kind is None or str(kind).startswith("source.organizeImports")
+    # Pyright 1.1.407 lists no commands and offers no organize-imports code action,
+    # but answers workspace/executeCommand pyright.organizeimports with the edit.
+    can_organize = ORGANIZE_IMPORTS_COMMAND in commands or session.spec.name == "pyright"
+    if wants_organize and can_organize and not any(
+            (e["kind"] or "").startswith("source.organizeImports") for e, _ in pairs):
+        synthetic = {"title": "Organize imports", "kind": "source.organizeImports",
+                     "command": {"title": "Organize imports", "command": ORGANIZE_IMPORTS_COMMAND,
+                                 "arguments": [uri]}, "lanser": "executeCommand-returns-edit"}
+        entry = _action_entry(synthetic)
+        entry["provider"] = "lanser"
+        pairs.append((entry, synthetic))
+    pairs.sort(key=_action_key)
+    listing = [{"index": i, **e} for i, (e, _) in enumerate(pairs)]
+    ctx.facts = {"actions": listing, "diagnostics": N.diagnostics({rel: in_range}),
+                 "scope": {"path": rel, "range": list(res.range), "kind": kind}, "provenance": "lsp"}
+    if index is None:
+        return
+    if not isinstance(index, int) or not 0 <= index < len(pairs):
+        raise NotFound(f"no action with index {index}; {len(pairs)} action(s) are offered here",
+                       details={"reason": "no-such-action", "count": len(pairs)})
+    entry, action = pairs[index]
+    edit = await _action_edit(session, action)
+    _refuse_outside(ctx, edit)
+    plan = plan_from_workspace_edit(ctx.engine.ws, edit, encoding=ctx.engine.encoding,
+                                    label=f"action {entry['title']}")
+    await _finish(ctx, session, plan, edit, apply=True, what=f"action {entry['title']!r}",
+                  extra={"action": {"index": index, **entry}})
+
+
+async def _action_edit(session: Session, action: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The WorkspaceEdit of an action: its own, or resolved, or (organize imports
+    only) computed by the server's command, which edits nothing itself."""
+    if action.get("edit"):
+        return action["edit"]
+    caps = session.info.capabilities if session.info else {}
+    provider = caps.get("codeActionProvider")
+    if "command" not in action and isinstance(provider, Mapping) and provider.get("resolveProvider"):
+        resolved = await session.request(T.CODE_ACTION_RESOLVE, _CONVERTER.structure(dict(action), T.CodeAction))
+        if resolved and resolved.get("edit"):
+            return resolved["edit"]
+    command = action.get("command")
+    name = command.get("command") if isinstance(command, Mapping) else command
+    if action.get("lanser") and name == ORGANIZE_IMPORTS_COMMAND and isinstance(command, Mapping):
+        edit = await session.request(T.WORKSPACE_EXECUTE_COMMAND, T.ExecuteCommandParams(
+            command=ORGANIZE_IMPORTS_COMMAND, arguments=list(command.get("arguments") or [])))
+        if isinstance(edit, Mapping):
+            return edit
+        return {"changes": {}}
+    raise UnsupportedCap(f"the action {action.get('title')!r} runs the server command {name!r}, which "
+                         f"changes files on the server's side; lanser only applies edits it can check",
+                         details={"reason": "command-action", "command": name})
