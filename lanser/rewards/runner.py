@@ -31,16 +31,15 @@ from lsprotocol import types as T
 
 from ..bundles import normalize as N
 from ..bundles.canonical import HASHING, with_id
-from ..bundles.paths import portable_path, to_uri
+from ..bundles.paths import portable_path
 from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
     plan_from_workspace_edit, plan_write
 from ..edits import checks as edit_checks
 from ..edits.plan import Draft, EditPlan, FileChange, make_plan
-from ..edits.reindent import indentation_of, reindent
 from ..edits.gitstate import git_state
 from ..edits.transaction import ApplyResult, _commit, _locked
 from ..engine import BUNDLE_VERSION, Context, Engine, Request
-from ..errors import InternalError, LanserError, NotFound, UnsupportedCap
+from ..errors import ApplyConflict, FsPermissions, InternalError, LanserError, NotFound, UnsupportedCap
 from ..selectors.resolution import Resolution
 from ..server.session import Session
 from ..workspace import SourceFile, Workspace, decode_source
@@ -349,18 +348,18 @@ class TrajectoryRunner:
         raise InternalError(f"op {step.op!r} has no plan")
 
     def _plan_edit(self, step: Step, out: _Outcome, label: str) -> EditPlan:
+        """Same semantics as ``lanser edit``: the selector's range replaced, re-indented."""
+        from ..mutations import replacement_edit  # the edit command's own TextEdit builder
+
         ctx = self._context(step)
         res = out.resolution = ctx.resolve()
         src = self.ws.read(res.path)
-        text = step.raw["text"]
-        if "\n" in text.rstrip("\n"):
-            line = src.lines[res.range[0]] if res.range[0] < len(src.lines) else ""
-            text = reindent(text, indentation_of(line), newline=src.newline, first_line=False)
-        sl, sc, el, ec = res.range
-        edit = {"changes": {to_uri(self.ws.root / res.path): [
-            {"range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
-             "newText": text}]}}
-        return plan_from_workspace_edit(self.ws, edit, encoding=res.encoding, label=label)
+        te = replacement_edit(src.lines, list(res.range), step.raw["text"], res.encoding, src.newline)
+        plan = plan_from_workspace_edit(self.ws, {"changes": {res.path: [te]}}, encoding=res.encoding,
+                                        label=label)
+        if plan.is_noop:
+            raise ApplyConflict(f"the edit of {res.canonical} changes nothing", details={"reason": "no-op"})
+        return plan
 
     async def _plan_rename(self, step: Step, out: _Outcome, label: str) -> EditPlan:
         new_name = check_new_name(step.raw["newName"])
@@ -375,15 +374,24 @@ class TrajectoryRunner:
         doc = T.TextDocumentIdentifier(uri=uri)
         prep = await session.request(T.TEXT_DOCUMENT_PREPARE_RENAME,
                                      T.PrepareRenameParams(text_document=doc, position=pos))
-        out.prepare_rename = bool(prep)
-        if not prep:
+        out.prepare_rename = bool(prep) and not (isinstance(prep, dict) and prep.get("defaultBehavior") is False)
+        if not out.prepare_rename:
             raise NotFound(f"prepare-rename refused at {rel}:{pos.line + 1}:{pos.character + 1}: "
                            f"nothing renameable there", details={"reason": "prepare-rename"})
         edit = await session.request(T.TEXT_DOCUMENT_RENAME,
                                      T.RenameParams(text_document=doc, position=pos, new_name=new_name))
         if not edit:
             raise NotFound(f"the server returned no rename edit at {rel}:{pos.line + 1}:{pos.character + 1}")
-        return plan_from_workspace_edit(self.ws, edit, encoding=self.engine.encoding, label=label)
+        from ..mutations import outside_paths
+
+        outside = outside_paths(edit, self.ws)
+        if outside:
+            raise FsPermissions(f"the server's edit reaches outside the workspace ({', '.join(outside)}); "
+                                f"refused", details={"reason": "outside-workspace", "paths": outside})
+        plan = plan_from_workspace_edit(self.ws, edit, encoding=self.engine.encoding, label=label)
+        if plan.is_noop:
+            raise ApplyConflict(f"the rename to {new_name!r} changes nothing", details={"reason": "no-op"})
+        return plan
 
     # -- steps ----------------------------------------------------------------
     async def _mutate(self, step: Step) -> _Outcome:
