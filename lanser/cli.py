@@ -40,7 +40,7 @@ GLOBAL_OPTIONS: list[click.Option] = [
 GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS]
 
 # Modules under lanser/commands that add commands to the group (each has COMMANDS).
-COMMAND_MODULES = ["navigate", "doctor", "reward", "mutate"]
+COMMAND_MODULES = ["navigate", "doctor", "reward", "mutate", "trace", "batch", "schema"]
 
 
 class Globals:

@@ -1,0 +1,91 @@
+"""``lanser batch IN.jsonl [-o OUT.jsonl]``: run steps on one warm server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from .. import output
+from ..cli import Globals, _recorder, global_command, run_async
+from ..engine import Engine
+from ..errors import FsPermissions, LanserError
+
+
+def _progress(n: int, total: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rlanser batch: {n}/{total}")
+        if n == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
+    from ..batch import parse_batch, run_batch
+
+    steps = parse_batch(text)
+    engine = Engine(g.options())
+    recorder = _recorder(g, engine)
+    codes: list[int] = []
+    try:
+        async for rec in run_batch(engine, steps, on_bundle=recorder.finish if recorder else None):
+            output.emit_json(rec, out)
+            codes.append(rec["exitCode"])
+            _progress(len(codes), len(steps))
+    finally:
+        await engine.close()
+    return codes
+
+
+@global_command("batch")
+@click.argument("in_path", metavar="IN.jsonl")
+@click.option("-o", "--output", "out_path", default=None, help="Write the response lines here (default stdout).")
+def batch(g: Globals, in_path: str, out_path: str | None) -> int:
+    """Run JSON Lines steps on one server; one response line per input line, in order.
+
+    Exit 0 when every step succeeded, else the exit code of the first failing step.
+    """
+    from ..batch import batch_exit_code
+    from ..rewards.steps import read_steps_text
+
+    try:
+        text = read_steps_text(in_path)
+        if out_path is None:
+            codes = run_async(lambda: _run(g, text, sys.stdout))
+        else:
+            codes = _to_file(g, text, Path(out_path))
+    except LanserError as exc:
+        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        return exc.exit_code
+    return batch_exit_code(codes)
+
+
+def _to_file(g: Globals, text: str, path: Path) -> list[int]:
+    """Write through a temporary file renamed into place: never a partial OUT file."""
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
+    ok = False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            codes: Any = run_async(lambda: _run(g, text, fh))
+        os.replace(tmp, path)
+        ok = True
+        return list(codes)
+    except OSError as exc:
+        raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if not ok:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+COMMANDS = [batch]

@@ -1,0 +1,121 @@
+"""``lanser trace replay|list|show``: audit and replay a recorded trace (no server started)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import output
+from ..cli import Globals, global_command
+from ..errors import LanserError
+
+
+def _fail(exc: LanserError) -> int:
+    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    return exc.exit_code
+
+
+@global_command("replay")
+@click.argument("trace_path", metavar="TRACE")
+@click.option("--only", type=int, default=None, help="Replay only operation N (1-based, as `trace list` numbers it).")
+@click.option("--bundles", "print_bundles", is_flag=True, default=False,
+              help="Print the regenerated bundles (canonical JSON, one a line) instead of the report.")
+def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: bool) -> int:
+    """Regenerate every recorded bundle from the trace and compare bytes (exit 76 on any mismatch)."""
+    from ..trace import replay
+
+    try:
+        results = replay(trace_path, g.get("workspace", "."), only=only)
+    except LanserError as exc:
+        return _fail(exc)
+    bad = [r for r in results if r.status != "identical"]
+    for r in results:
+        if print_bundles:
+            if r.bundle is not None:
+                output.emit_json(r.bundle)
+        elif g.as_json:
+            output.emit_json(r.to_json())
+        else:
+            line = f"{r.op.index}: {r.op.cmd} {r.op.selector or ''} -> {r.status}"
+            sys.stdout.write(line + (f": {r.reason}" if r.reason else "") + "\n")
+    if bad:
+        first = bad[0]
+        sys.stderr.write(f"lanser: E/REPLAY_MISMATCH: operation {first.op.index}: {first.reason}\n")
+        return 76
+    if not g.as_json and not print_bundles:
+        sys.stdout.write(f"{len(results)} operations replayed, all identical\n")
+    return 0
+
+
+@global_command("list")
+@click.argument("trace_path", metavar="TRACE")
+@click.option("--op", "cmd", default=None, help="Only operations of this command (def, refs, ...).")
+@click.option("--selector", default=None, help="Only operations whose selector contains TEXT.")
+@click.option("--exit-code", type=int, default=None, help="Only operations that ended with this exit code.")
+@click.option("--status", type=click.Choice(["ok", "error"]), default=None)
+def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None, exit_code: int | None,
+             status: str | None) -> int:
+    """One line per recorded operation (numbered for `trace show` and `replay --only`)."""
+    from ..trace import operations, read_trace, select
+
+    try:
+        ops = select(operations(read_trace(trace_path)), cmd=cmd, selector=selector, exit_code=exit_code,
+                     status=status)
+    except LanserError as exc:
+        return _fail(exc)
+    for op in ops:
+        s = op.summary()
+        if g.as_json:
+            output.emit_json(s)
+        else:
+            sys.stdout.write(f"{s['n']}\t{s['cmd']}\t{s['selector'] or '-'}\texit={s['exitCode']}\t"
+                             f"{s['status']}\t{s['frames']} frames\t{s['bundleId']}\n")
+    return 0
+
+
+@global_command("show")
+@click.argument("trace_path", metavar="TRACE")
+@click.argument("n", type=int)
+def show_cmd(g: Globals, trace_path: str, n: int) -> int:
+    """Operation N of the trace: start, workspace digest, frames (methods), bundle."""
+    from ..errors import NotFound
+    from ..trace import operations, read_trace
+
+    try:
+        ops = operations(read_trace(trace_path))
+        if not 1 <= n <= len(ops):
+            raise NotFound(f"trace {trace_path} has {len(ops)} operations; no operation {n}")
+    except LanserError as exc:
+        return _fail(exc)
+    op = ops[n - 1]
+    if g.as_json:
+        output.emit_json({"start": op.start, "frames": op.frames, "workspace": op.files, "bundle": op.bundle,
+                          "end": op.end})
+        return 0
+    s = op.summary()
+    out = [f"operation {n} (run {op.run}, op {op.op}): {op.cmd} {op.selector or ''}",
+           f"exit {s['exitCode']} {s['status']}  {s['bundleId']}", "workspace:"]
+    out += [f"  {rel} {blob}" for rel, blob in sorted(op.files.items())]
+    out.append(f"frames: {len(op.frames)}")
+    for fr in op.frames:
+        msg = fr["msg"]
+        if "method" in msg:
+            out.append(f"  {fr['dir']} {msg['method']}" + (f" #{msg['id']}" if "id" in msg else ""))
+        else:
+            out.append(f"  {fr['dir']} response #{msg.get('id')}" + (" (error)" if msg.get("error") else ""))
+    out.append("bundle:")
+    sys.stdout.write("\n".join(out) + "\n")
+    output.emit_json(op.bundle)
+    return 0
+
+
+@click.group("trace")
+def trace_group() -> None:
+    """Replay and audit JSON Lines traces written by --trace-file."""
+
+
+for _cmd in (replay_cmd, list_cmd, show_cmd):
+    trace_group.add_command(_cmd)
+
+COMMANDS = [trace_group]
