@@ -306,12 +306,14 @@ async def _symbols(req: Request, ctx: Context) -> None:
 
 
 async def _diag(req: Request, ctx: Context) -> None:
+    # A bad target (outside the jail, missing, undecodable) fails before any server starts.
+    target = _target_file(ctx, req.selector) if req.selector else None
     session = await ctx.engine.server()
-    if not req.selector:
+    if target is None:
         by_file = await session.diagnostics()
         scope = {"kind": "workspace"}
     else:
-        rel, res = _target_file(ctx, req.selector)
+        rel, res = target
         await ctx.sync_target(session, rel)
         by_file = await session.diagnostics([rel])
         by_file.setdefault(rel, [])

@@ -60,13 +60,27 @@ def _interpreter_in(venv: Path) -> Path | None:
     return None
 
 
+# (interpreter, mtime, PATH) -> version: spawning an interpreter costs 0.1-0.5 s, and a
+# long-lived process (daemon, batch, tests) asks for the same one again and again.
+_VERSIONS: dict[tuple[str, int, str], str] = {}
+
+
 def _version_of(python: str, env: dict[str, str] | None = None) -> str:
+    try:
+        key = (os.path.realpath(python), os.stat(python).st_mtime_ns, (env or {}).get("PATH", ""))
+    except OSError:
+        return ""
+    if key in _VERSIONS:
+        return _VERSIONS[key]
     try:
         out = subprocess.run([python, "-c", _VERSION_SNIPPET], capture_output=True, text=True,
                              timeout=20, env=env, check=True)
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip()
+    version = out.stdout.strip()
+    if version:
+        _VERSIONS[key] = version
+    return version
 
 
 def choose_python(root: Path, explicit: str | None = None) -> PythonEnv:
