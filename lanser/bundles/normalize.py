@@ -123,8 +123,11 @@ def count_diagnostics(items: list[dict[str, Any]], files: Iterable[str] = ()) ->
     return {**totals, "byFile": dict(sorted(by_file.items()))}
 
 
-def truncate(items: list[Any], cursor: int = 0, limit: int = MAX_LIST) -> tuple[list[Any], bool, int | None]:
-    """Page a sorted list: (page, truncated, next cursor)."""
+def truncate(items: list[Any], cursor: int = 0, limit: int | None = None) -> tuple[list[Any], bool, int | None]:
+    """Page a sorted list: (page, truncated, next cursor).  ``limit`` defaults to MAX_LIST,
+    read at call time (so it can be lowered in tests)."""
+    if limit is None:
+        limit = MAX_LIST
     page = items[cursor: cursor + limit]
     more = cursor + limit < len(items)
     return page, more, (cursor + limit if more else None)
