@@ -283,7 +283,7 @@ def read_trace(path: str) -> list[Run]:
             if ev.get("bundleId") != current["bundle"]["bundleId"]:
                 raise _corrupt(path, n, f"operation {op}: op-end names another bundle")
             index += 1
-            runs[run_id].ops.append(Operation(index, run_id, op, current["start"], current["frames"],
+            runs[run_id].ops.append(Operation(index, run_id, int(current["op"]), current["start"], current["frames"],
                                               current["files"], current["bundle"], ev))
             current = None
             continue
@@ -522,8 +522,7 @@ def check_workspace(ws: Workspace, files: dict[str, str | None]) -> str | None:
     now = workspace_digest(ws, files)
     for rel, recorded in sorted(files.items()):
         if now.get(rel) != recorded:
-            was = recorded[:12] if recorded else "missing"
-            cur = now[rel][:12] if now.get(rel) else "missing"
+            was, cur = recorded[:12] if recorded else "missing", (now.get(rel) or "missing")[:12]
             return f"{rel} changed since the trace (recorded blob {was}, now {cur})"
     return None
 

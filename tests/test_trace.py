@@ -65,6 +65,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if has_command("rename"):
         # Recorded into its own file, then appended: traces concatenate (runs are independent).
         # E/LS_TIMEOUT is retryable by contract, and the rename path meets one now and then.
+        part = base / "rename-0.jsonl"
         for attempt in range(3):
             part = base / f"rename-{attempt}.jsonl"
             p = lanser("-w", str(ws), "--json", "--timeout", "10", "rename", SYM, "reduce_price", "--dry-run",
@@ -217,7 +218,8 @@ def test_resealed_forgery_is_caught_by_regeneration(recorded: dict[str, Any], tm
     _rewrite(recorded["trace"], forged, lambda ls: _edit_def_response(ls, reseal=True))
     results = TR.replay(str(forged), str(recorded["ws"]))
     assert results[0].status == "mismatch" and "differs from the recorded one" in (results[0].reason or "")
-    assert results[0].bundle["facts"]["definitions"][0]["range"] == [0, 5, 0, 18]
+    regenerated = results[0].bundle
+    assert regenerated is not None and regenerated["facts"]["definitions"][0]["range"] == [0, 5, 0, 18]
     assert all(r.status == "identical" for r in results[1:])
 
 
