@@ -137,9 +137,6 @@ class Recorder:
         """The client's frame hook: every JSON-RPC message, both directions."""
         self._frames.append({"dir": direction, "msg": msg})
 
-    def begin(self) -> None:
-        """Drop frames that belong to no operation (kept for symmetry with batch runs)."""
-
     def finish(self, cmd: str, selector: str | None, args: dict[str, Any], bundle: dict[str, Any]) -> None:
         """Append the operation (start, frames, workspace digest, bundle, end) to the trace."""
         self.op += 1
@@ -503,7 +500,7 @@ class ReplayEngine(Engine):
 @dataclass
 class ReplayResult:
     op: Operation
-    status: str                     # identical | mismatch
+    status: str                     # identical | mismatch | skipped
     reason: str | None = None
     bundle: dict[str, Any] | None = None
 
@@ -573,6 +570,9 @@ async def replay_run(run: Run, workspace: str) -> list[ReplayResult]:
                 engine.options = options
         except (TypeError, LanserError) as exc:
             results.append(ReplayResult(op, "mismatch", f"cannot build the replay engine: {exc}"))
+            continue
+        if (op.start.get("args") or {}).get("apply") or ((op.bundle.get("edits") or {}).get("applied")):
+            results.append(ReplayResult(op, "skipped", "an applied edit is not replayed (replay never writes)"))
             continue
         why = check_workspace(engine.ws, op.files)
         if why is not None:

@@ -255,3 +255,20 @@ def test_unwritable_trace_file_is_fs_permissions(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "fixtures" / "clean", ws)
     p = lanser("-w", str(ws), "locate", "app.py@L1:C1", "--trace-file", str(tmp_path / "no" / "dir" / "t.jsonl"))
     assert p.returncode == 71 and "E/FS_PERMISSIONS" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.server
+def test_applied_edit_is_skipped_never_rewritten(tmp_path: Path) -> None:
+    if not has_command("edit"):
+        pytest.skip("no edit command")
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "edit", "py://shop.pricing#format_price:body", "--text", "return str(price)",
+               "--apply", "--allow-dirty", "--trace-file", str(trace))
+    assert p.returncode == 0, p.stderr
+    after = (ws / "src/shop/pricing.py").read_bytes()
+    p = lanser("-w", str(ws), "--json", "trace", "replay", str(trace))
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(line)["status"] for line in p.stdout.splitlines()] == ["skipped"]
+    assert (ws / "src/shop/pricing.py").read_bytes() == after

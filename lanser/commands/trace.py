@@ -29,7 +29,7 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
         results = replay(trace_path, g.get("workspace", "."), only=only)
     except LanserError as exc:
         return _fail(exc)
-    bad = [r for r in results if r.status != "identical"]
+    bad = [r for r in results if r.status == "mismatch"]
     for r in results:
         if print_bundles:
             if r.bundle is not None:
@@ -44,7 +44,9 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
         sys.stderr.write(f"lanser: E/REPLAY_MISMATCH: operation {first.op.index}: {first.reason}\n")
         return 76
     if not g.as_json and not print_bundles:
-        sys.stdout.write(f"{len(results)} operations replayed, all identical\n")
+        skipped = sum(r.status == "skipped" for r in results)
+        sys.stdout.write(f"{len(results) - skipped} operations replayed, all identical"
+                         + (f"; {skipped} applied edits skipped\n" if skipped else "\n"))
     return 0
 
 
