@@ -235,8 +235,12 @@ class Session:
         raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
 
     async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
+        # String ids: pygls keeps our pending requests and the server's own requests to
+        # us in one table keyed by id, and pyright numbers its requests 0, 1, 2...; an
+        # integer id of ours would be dropped when the server's request of that number
+        # is answered.
         self._next_id += 1
-        msg_id = self._next_id
+        msg_id = f"lanser-{self._next_id}"
         fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
         try:
             await fut
