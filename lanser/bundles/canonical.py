@@ -9,7 +9,6 @@ version, therefore get the same id.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from typing import Any
 
@@ -25,13 +24,19 @@ def canonical_bytes(obj: Any) -> bytes:
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
+    """``obj`` without the volatile fields; only the dicts on their paths are copied
+    (a deep copy of a large references bundle cost more than hashing it)."""
+    out = dict(obj)
     for path in VOLATILE:
         node: Any = out
         for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                node = None
                 break
+            child = dict(child)
+            node[key] = child
+            node = child
         if isinstance(node, dict):
             node.pop(path[-1], None)
     return out

@@ -43,12 +43,19 @@ def locations(raw: Any, root: Path) -> list[dict[str, Any]]:
         return []
     items = raw if isinstance(raw, list) else [raw]
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    paths: dict[str, str] = {}  # one realpath per file, not per location (refs repeat files)
+
+    def path_of(uri: str) -> str:
+        if uri not in paths:
+            paths[uri] = portable_path(uri, root)
+        return paths[uri]
+
     for item in items:
         if "targetUri" in item:
-            loc = {"path": portable_path(item["targetUri"], root),
+            loc = {"path": path_of(item["targetUri"]),
                    "range": flat_range(item.get("targetSelectionRange") or item["targetRange"])}
         else:
-            loc = {"path": portable_path(item["uri"], root), "range": flat_range(item["range"])}
+            loc = {"path": path_of(item["uri"]), "range": flat_range(item["range"])}
         out[location_key(loc)] = loc
     return sort_locations(out.values())
 
