@@ -7,16 +7,26 @@ command wins over one given before it.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import output
-from .engine import Engine, Options, error_bundle
 from .errors import InternalError, LanserError
+
+if TYPE_CHECKING:  # the engine (lsprotocol, pygls, tree-sitter) is imported only when a command runs in-process
+    from .engine import Engine, Options
+
+
+def __getattr__(name: str) -> Any:
+    """``Engine``, ``Options`` and ``error_bundle`` stay importable from here, lazily."""
+    if name in ("Engine", "Options", "error_bundle"):
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(name)
 
 GLOBAL_OPTIONS: list[click.Option] = [
     click.Option(["-w", "--workspace"], default=None, help="Workspace root (default: current directory)."),
@@ -42,7 +52,7 @@ GLOBAL_OPTIONS: list[click.Option] = [
 GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS]
 
 # Modules under lanser/commands that add commands to the group (each has COMMANDS).
-COMMAND_MODULES = ["navigate", "doctor", "reward", "mutate", "trace", "batch", "schema"]
+COMMAND_MODULES = ["navigate", "doctor", "reward", "mutate", "trace", "batch", "schema", "daemon"]
 
 
 class Globals:
@@ -56,7 +66,13 @@ class Globals:
         return default if v is None or v == () else v
 
     def options(self) -> Options:
-        return Options(
+        from .engine import Options
+
+        return Options(**self.options_dict())
+
+    def options_dict(self) -> dict[str, Any]:
+        """The Engine options as plain values (what a daemon request carries)."""
+        return dict(
             workspace=self.get("workspace", "."), server=self.get("server", "pyright"),
             index_io=self.get("index_io", "codepoint"), timeout=self.get("timeout", 30.0),
             python=self.get("python"), verbose=bool(self.get("verbose", False)),
@@ -93,7 +109,14 @@ def global_command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], c
 
 
 def run_engine(g: Globals, cmd: str, selector: str | None, args: dict[str, Any] | None = None) -> int:
-    """Run one engine command in a fresh engine and print its bundle; returns the exit code."""
+    """Run one engine command (on a warm daemon if one serves, else in a fresh engine) and
+    print its bundle; returns the exit code."""
+    bundle = _via_daemon(g, cmd, selector, args or {})
+    if bundle is not None:
+        print_bundle(g, bundle)
+        return int(bundle["meta"]["exit_code"])
+    from .engine import Engine, error_bundle
+
     async def go() -> dict[str, Any]:
         try:
             engine = Engine(g.options(), frame_hook=None)
@@ -113,6 +136,21 @@ def run_engine(g: Globals, cmd: str, selector: str | None, args: dict[str, Any] 
     return int(bundle["meta"]["exit_code"])
 
 
+def _via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The bundle from a warm daemon, or None to run in-process (``--daemon``, see
+    lanser/daemon/client.py).  Traced runs stay in-process: the trace needs the frames."""
+    if g.get("trace_file"):
+        return None
+    from .daemon.client import bundle_via_daemon
+
+    try:
+        return bundle_via_daemon(g.get("daemon"), g.options_dict(), cmd, selector, args)
+    except LanserError as exc:
+        from .engine import error_bundle
+
+        return error_bundle(cmd, selector, args, exc)
+
+
 def _recorder(g: Globals, engine: Engine) -> Any:
     path = g.get("trace_file")
     if not path:
@@ -126,6 +164,8 @@ def _recorder(g: Globals, engine: Engine) -> Any:
 
 def run_async(make: Callable[[], Any]) -> Any:
     """Run a coroutine; LanserErrors raised outside the engine become error exits."""
+    import asyncio
+
     return asyncio.run(make())
 
 
@@ -138,7 +178,49 @@ def print_bundle(g: Globals, bundle: dict[str, Any]) -> None:
         output.emit_summary(bundle)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports the modules of COMMAND_MODULES in order, only until the command asked for is
+    found, so ``lanser def`` answered by a daemon never imports the engine's dependencies.
+    Reading ``group.commands`` from outside loads them all."""
+
+    _commands: dict[str, click.Command]
+    _loaded: set[str]
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        self._load(None)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = dict(value)
+        self._loaded = set()
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._commands[name or cmd.name or ""] = cmd
+
+    def _load(self, wanted: str | None) -> None:
+        for mod_name in COMMAND_MODULES:
+            if wanted is not None and wanted in self._commands:
+                return
+            if mod_name in self._loaded:
+                continue
+            self._loaded.add(mod_name)
+            mod = importlib.import_module(f".commands.{mod_name}", __package__)
+            for cmd in mod.COMMANDS:
+                self.add_command(cmd)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._commands:
+            self._load(cmd_name)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(None)
+        return sorted(self._commands)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lanser")
 def group(**params: Any) -> None:
     """Lanser: a pinned Pyright between agents and code (see README)."""
@@ -149,13 +231,8 @@ for _opt in GLOBAL_OPTIONS:
 
 
 def _load_commands() -> None:
-    for mod_name in COMMAND_MODULES:
-        mod = importlib.import_module(f".commands.{mod_name}", __package__)
-        for cmd in mod.COMMANDS:
-            group.add_command(cmd)
-
-
-_load_commands()
+    """Import every command module now (``group.commands`` does the same lazily)."""
+    group.list_commands(click.Context(group))
 
 
 def main(argv: list[str] | None = None) -> int:

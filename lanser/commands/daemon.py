@@ -1,0 +1,115 @@
+"""``lanser daemon start|stop|status``: the warm background server (see lanser/daemon/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import output
+from ..cli import Globals, global_command
+from ..daemon import client as C
+from ..daemon.paths import Identity, all_daemon_files, files_for
+from ..errors import LanserError
+
+
+def _identity(g: Globals) -> Identity:
+    ws = g.get("workspace", ".")
+    if not os.path.isdir(ws):
+        from ..errors import NotFound
+
+        raise NotFound(f"workspace {ws!r} is not a directory")
+    return Identity.for_options(ws, g.get("server", "pyright"), g.get("python"))
+
+
+def _emit(g: Globals, report: dict[str, Any], lines: list[str]) -> None:
+    if g.as_json:
+        output.emit_json(report)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def _fail(exc: LanserError) -> int:
+    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    return exc.exit_code
+
+
+@global_command("start")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Exit after S seconds without a request (0: never; default 900 or "
+                   "$LANSER_DAEMON_IDLE_TIMEOUT).")
+def start(g: Globals, idle_timeout: float | None) -> int:
+    """Start the daemon for this workspace/server/python (no-op if it runs); waits until warm."""
+    try:
+        ident = _identity(g)
+        files = files_for(ident)
+        already = C.ping(files)
+        info = already or C.start(ident, files, idle_timeout=idle_timeout)
+    except LanserError as exc:
+        return _fail(exc)
+    report = {"running": True, "started": already is None, "pid": info.get("pid"),
+              "socket": str(files.socket), "identity": ident.to_json()}
+    _emit(g, report, [f"daemon {'started' if already is None else 'already running'}: pid {info.get('pid')} "
+                      f"on {files.socket}"])
+    return 0
+
+
+@global_command("stop")
+@click.option("--all", "stop_all", is_flag=True, help="Stop every daemon of this user.")
+def stop(g: Globals, stop_all: bool) -> int:
+    """Stop the daemon for this workspace (or every daemon with --all); fine if none runs."""
+    try:
+        targets = all_daemon_files() if stop_all else [files_for(_identity(g), create=False)]
+        stopped = [pid for pid in (C.stop(f) for f in targets) if pid]
+    except LanserError as exc:
+        return _fail(exc)
+    _emit(g, {"stopped": stopped}, [f"stopped daemon pid {pid}" for pid in stopped] or ["no daemon running"])
+    return 0
+
+
+def _status_lines(st: dict[str, Any]) -> list[str]:
+    srv = st.get("serverProcess") or {}
+    return [f"daemon   pid {st.get('pid')}  rss {st.get('rssKb')} kB  up {st.get('uptimeS')}s  "
+            f"idle {st.get('idleS')}s of {st.get('idleTimeout')}s",
+            f"server   pid {srv.get('pid')}  rss {srv.get('rssKb')} kB  alive {srv.get('alive')}  "
+            f"starts {st.get('serverStarts')}",
+            f"workspace {st.get('workspace')}  ({st.get('server')})",
+            f"requests {st.get('requests')}  memo hits {st.get('memoHits')}  coalesced {st.get('coalesced')}  "
+            f"connections {st.get('connections')}  refused {st.get('refused')}",
+            f"socket   {st.get('socket')}"]
+
+
+@global_command("status")
+@click.option("--all", "all_", is_flag=True, help="Every daemon of this user.")
+def status(g: Globals, all_: bool) -> int:
+    """Is the daemon running; its and its server's resident memory (VmRSS), counters.
+    Exit 0 when running, 3 when not (like ``pg_ctl status``)."""
+    try:
+        targets = all_daemon_files() if all_ else [files_for(_identity(g), create=False)]
+        found: list[dict[str, Any]] = []
+        for files in targets:
+            st = C.status(files)
+            if st is None:
+                C.cleanup_stale(files)  # a dead daemon's socket goes now
+            else:
+                found.append(st)
+    except LanserError as exc:
+        return _fail(exc)
+    if all_:
+        _emit(g, {"daemons": found}, [line for st in found for line in _status_lines(st)] or ["no daemon running"])
+        return 0 if found else 3
+    if not found:
+        _emit(g, {"running": False}, ["no daemon running"])
+        return 3
+    _emit(g, {"running": True, **found[0]}, _status_lines(found[0]))
+    return 0
+
+
+daemon = click.Group("daemon", help="A warm background server per workspace (see README: Daemon).",
+                     commands=[start, stop, status])
+
+COMMANDS = [daemon]

@@ -1,0 +1,167 @@
+"""Freshness and memoization: never answer about a workspace state that is gone.
+
+* :class:`Scanner` knows the content hash of every Python file (and the
+  pyright configuration files) of the workspace.  It stats each file and
+  re-reads only those whose ``(mtime_ns, ctime_ns, size, inode)`` moved, plus
+  "racy" files modified within the last two seconds (a write inside the same
+  timestamp tick leaves the stat unchanged; git's racy-clean rule).
+* :class:`Memo` keeps answered bundles (as JSON bytes, so no caller can
+  mutate a cached answer) keyed by (request key, workspace digest), LRU-bounded.
+* :class:`SingleFlight` lets a request join an identical one in flight that
+  arrived at the same workspace state (same digest), so N identical concurrent
+  requests cost one server query; the leader re-checks the disk when it gets
+  the server, so every follower's answer reflects the disk as it was when that
+  follower arrived, or later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..workspace import Workspace
+
+CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
+RACY_NS = 2_000_000_000
+
+StatKey = tuple[int, int, int, int]
+
+
+class Scanner:
+    """Content hashes of the workspace's Python and configuration files, cheaply kept current."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._seen: dict[str, tuple[StatKey | None, str]] = {}
+        self.rehashed = 0  # files read and hashed so far (for status and tests)
+
+    def scan(self, extra: Iterable[str] = ()) -> dict[str, str]:
+        """rel -> sha256 of the current bytes, for every tracked file that exists."""
+        root = self.ws.root
+        rels = set(self.ws.python_files()) | set(extra)
+        rels.update(name for name in CONFIG_FILES if (root / name).is_file())
+        out: dict[str, str] = {}
+        now = time.time_ns()
+        for rel in rels:
+            path = root / rel
+            try:
+                st = os.stat(path)
+                key: StatKey = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+                old = self._seen.get(rel)
+                if old is not None and old[0] == key:
+                    out[rel] = old[1]
+                    continue
+                data = path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                continue
+            except OSError:
+                out[rel] = "unreadable"
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            self.rehashed += 1
+            racy = now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
+            self._seen[rel] = (None if racy else key, digest)
+            out[rel] = digest
+        for gone in set(self._seen) - rels:
+            del self._seen[gone]
+        return out
+
+
+def state_digest(state: dict[str, str]) -> str:
+    """One hash for a whole workspace state (what memo entries are keyed by)."""
+    return hashlib.sha256(json.dumps(sorted(state.items())).encode()).hexdigest()
+
+
+def diff_states(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """rel -> created|changed|deleted between two states."""
+    changes: dict[str, str] = {}
+    for rel, h in new.items():
+        if rel not in old:
+            changes[rel] = "created"
+        elif old[rel] != h:
+            changes[rel] = "changed"
+    for rel in old.keys() - new.keys():
+        changes[rel] = "deleted"
+    return changes
+
+
+def request_key(cmd: str, selector: str | None, args: dict[str, Any], options: dict[str, Any]) -> str:
+    """A stable key for a request (what single-flight and the memo compare)."""
+    raw = json.dumps([cmd, selector, args, options], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Memo:
+    """Answered bundles as JSON bytes, keyed by (request key, workspace digest); LRU."""
+
+    def __init__(self, max_entries: int = 512, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, rkey: str, digest: str) -> bytes | None:
+        data = self._items.get((rkey, digest))
+        if data is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end((rkey, digest))
+        self.hits += 1
+        return data
+
+    def put(self, rkey: str, digest: str, data: bytes) -> None:
+        key = (rkey, digest)
+        if key in self._items:
+            self._bytes -= len(self._items.pop(key))
+        self._items[key] = data
+        self._bytes += len(data)
+        while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old)
+
+    def keep_only(self, digest: str) -> None:
+        """Drop every answer about another workspace state (the files changed)."""
+        for key in [k for k in self._items if k[1] != digest]:
+            self._bytes -= len(self._items.pop(key))
+
+
+@dataclass
+class Flight:
+    future: asyncio.Future[bytes]
+    followers: int = 0
+
+
+@dataclass
+class SingleFlight:
+    """In-flight requests by request key."""
+
+    flights: dict[str, Flight] = field(default_factory=dict)
+    coalesced: int = 0
+
+    def joinable(self, rkey: str) -> Flight | None:
+        flight = self.flights.get(rkey)
+        if flight is None:
+            return None
+        flight.followers += 1
+        self.coalesced += 1
+        return flight
+
+    def lead(self, rkey: str) -> Flight:
+        flight = Flight(asyncio.get_running_loop().create_future())
+        self.flights[rkey] = flight
+        return flight
+
+    def finish(self, rkey: str, flight: Flight) -> None:
+        if self.flights.get(rkey) is flight:
+            del self.flights[rkey]

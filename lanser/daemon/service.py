@@ -1,0 +1,297 @@
+"""The warm core shared by the daemon and the in-process SDK.
+
+A :class:`Service` owns one server session for one (workspace, server,
+python) and answers requests through an :class:`~lanser.engine.Engine` built
+per request (so per-request options such as ``--index-io`` or ``--cursor``
+differ freely) that borrows the shared session only when its handler asks for
+the server -- exactly when an in-process run would start one, so the bundles
+are byte-identical to in-process ones.
+
+Before every answer the service looks at the disk (:class:`Scanner`): changed
+files that the server has open are re-sent (or closed when deleted), every
+change is announced with ``workspace/didChangeWatchedFiles``, and a change of
+the pyright configuration rebuilds the session.  A dead server is replaced
+before the request, and a read-only request that still meets E/LS_CRASH is
+retried once on a fresh session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import weakref
+from dataclasses import fields
+from typing import Any
+
+from ..engine import Engine, Options, error_bundle
+from ..errors import FsPermissions, InternalError, LanserError
+from ..server.pyenv import PythonEnv, choose_python
+from ..server.session import DEFAULT_TIMEOUT, Session, SessionConfig, kill_process
+from ..workspace import Workspace
+from .cache import CONFIG_FILES, Memo, Scanner, SingleFlight, diff_states, request_key, state_digest
+from .protocol import IDENTITY_OPTIONS, READ_ONLY
+
+log = logging.getLogger("lanser.daemon")
+
+_OPTION_FIELDS = {f.name for f in fields(Options)}
+# Error codes whose bundles depend only on the request and the files (safe to memoize).
+_DETERMINISTIC_CODES = frozenset({0, 2, 3, 4, 10, 71, 72, 75})
+
+
+def dump_bundle(bundle: dict[str, Any]) -> bytes:
+    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class _SharedEngine(Engine):
+    """An Engine that borrows the service's session instead of starting its own."""
+
+    def __init__(self, options: Options, service: "Service") -> None:
+        super().__init__(options)
+        self._service = service
+        self._python = service.python_env()
+
+    async def server(self) -> Session:
+        if self.session is None:
+            self.session = await self._service.session_for(self.options.timeout)
+            self._python = self.session.python
+        return self.session
+
+    async def close(self) -> None:
+        self.session = None  # the service owns the session
+
+
+class Service:
+    """One workspace, one warm server, fresh and memoized answers."""
+
+    def __init__(self, workspace: str, server: str = "pyright", python: str | None = None, *,
+                 cache: bool = True) -> None:
+        self.ws = Workspace(workspace)
+        self.server_name = server
+        self.python_opt = python
+        self.cache = cache
+        self.session: Session | None = None
+        self._python: PythonEnv | None = None
+        self.lock = asyncio.Lock()
+        self.scanner = Scanner(self.ws)
+        self.synced: dict[str, str] | None = None   # the disk state the session was last told about
+        self.memo = Memo()
+        self.flights = SingleFlight()
+        self.digest = ""
+        self.requests = 0
+        self.session_starts = 0
+        self.disk_changes = 0
+
+    # -- session ------------------------------------------------------------------
+    def python_env(self) -> PythonEnv:
+        if self._python is None:
+            self._python = choose_python(self.ws.root, self.python_opt)
+        return self._python
+
+    def session_alive(self) -> bool:
+        s = self.session
+        return s is not None and s.client is not None and not s.client.exited.is_set()
+
+    async def session_for(self, timeout: float = DEFAULT_TIMEOUT) -> Session:
+        """The warm session, started (or replaced, if its server died) on demand."""
+        if self.session is not None and not self.session_alive():
+            log.warning("server process is gone; starting a new one")
+            await self.drop_session()
+        if self.session is None:
+            session = Session(self.ws, SessionConfig(server=self.server_name, python=self.python_opt,
+                                                     timeout=timeout))
+            self._python = session.python
+            try:
+                await session.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await session.stop()
+                raise
+            self.session = session
+            self.session_starts += 1
+            # An SDK user who never closes must not leave a server behind.
+            weakref.finalize(session, kill_process, session.client._server if session.client else None)
+            self.synced = self.scanner.scan()   # a new server reads the disk itself
+        self.session.config.timeout = timeout
+        return self.session
+
+    async def drop_session(self) -> None:
+        session, self.session = self.session, None
+        self.synced = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.stop(), 15)
+
+    async def warm(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Start the server now (the daemon does this before it reports ready)."""
+        async with self.lock:
+            await self.session_for(timeout)
+            await self.refresh()
+
+    async def close(self) -> None:
+        await self.drop_session()
+
+    # -- freshness ----------------------------------------------------------------
+    async def refresh(self) -> str:
+        """Bring the server up to date with the disk; returns the workspace digest."""
+        session = self.session
+        state = self._scan()
+        if session is not None and self.synced is not None and state != self.synced:
+            changes = diff_states(self.synced, state)
+            self.disk_changes += len(changes)
+            if any(rel in CONFIG_FILES for rel in changes):
+                log.info("configuration changed; restarting the server")
+                await self.drop_session()
+            else:
+                try:
+                    self._resync(session, changes)
+                except LanserError:
+                    await self.drop_session()
+        if self.session is not None:
+            self.synced = state
+        digest = state_digest(state)
+        if digest != self.digest:
+            self.memo.keep_only(digest)
+            self.digest = digest
+        return digest
+
+    def _resync(self, session: Session, changes: dict[str, str]) -> None:
+        for rel, kind in sorted(changes.items()):
+            if rel not in session.docs:
+                continue
+            if kind == "deleted":
+                session.close(rel)
+                continue
+            try:
+                text = self.ws.read(rel).text
+            except LanserError:
+                session.close(rel)  # undecodable now: let the server read the disk
+                continue
+            session.sync(rel, text)
+        session.notify_disk_changes({rel: kind for rel, kind in changes.items()
+                                     if rel.endswith((".py", ".pyi"))})
+
+    # -- requests -----------------------------------------------------------------
+    def options_for(self, options: dict[str, Any]) -> Options:
+        """Per-request options; the identity options are the service's own."""
+        unknown = sorted(set(options) - _OPTION_FIELDS)
+        if unknown:
+            raise InternalError(f"unknown option(s) {', '.join(unknown)}")
+        ws = options.get("workspace")
+        if ws and os.path.realpath(ws) != str(self.ws.root):
+            raise FsPermissions(f"this daemon serves {self.ws.root}, not {ws}")
+        clean = {k: v for k, v in options.items() if k not in IDENTITY_OPTIONS and v is not None}
+        for key in ("allow", "deny"):
+            if key in clean:
+                clean[key] = tuple(clean[key])
+        return Options(workspace=str(self.ws.root), server=self.server_name, python=self.python_opt, **clean)
+
+    async def handle(self, cmd: str, selector: str | None = None, args: dict[str, Any] | None = None,
+                     options: dict[str, Any] | None = None) -> bytes:
+        """One request -> the bundle as JSON bytes (the same bundle an in-process run gives)."""
+        self.requests += 1
+        args = dict(args or {})
+        try:
+            opts = self.options_for(dict(options or {}))
+        except LanserError as exc:
+            return dump_bundle(error_bundle(cmd, selector, args, exc))
+        cacheable = self.cache and cmd in READ_ONLY and not opts.verbose
+        if not cacheable:
+            async with self.lock:
+                await self.refresh()
+                return dump_bundle(await self._run(cmd, selector, args, opts))
+        rkey = request_key(cmd, selector, args, opts.to_json())
+        # What the disk holds now (stat, hash only what moved; the session is not touched):
+        # an answer about exactly this state may be reused or shared.
+        arrival = state_digest(self._scan())
+        data = self.memo.get(rkey, arrival)
+        if data is not None:
+            return data
+        fkey = f"{rkey}:{arrival}"
+        joined = self.flights.joinable(fkey)
+        if joined is not None:
+            return await asyncio.shield(joined.future)
+        flight = self.flights.lead(fkey)
+        try:
+            async with self.lock:
+                digest = await self.refresh()   # at least as new as every follower's arrival
+                data = self.memo.get(rkey, digest)
+                if data is None:
+                    bundle = await self._run(cmd, selector, args, opts)
+                    data = dump_bundle(bundle)
+                    if bundle["meta"]["exit_code"] in _DETERMINISTIC_CODES:
+                        self.memo.put(rkey, digest, data)
+            flight.future.set_result(data)
+            return data
+        except BaseException as exc:
+            if not flight.future.done():
+                flight.future.set_exception(exc)
+                flight.future.exception()  # retrieved: followers, if any, re-raise it
+            raise
+        finally:
+            self.flights.finish(fkey, flight)
+
+    def _scan(self) -> dict[str, str]:
+        return self.scanner.scan(list(self.session.docs) if self.session is not None else ())
+
+    async def run(self, cmd: str, selector: str | None = None, args: dict[str, Any] | None = None,
+                  options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Like :meth:`handle`, as a fresh dict the caller may keep or change."""
+        return json.loads(await self.handle(cmd, selector, args, options))
+
+    async def _run(self, cmd: str, selector: str | None, args: dict[str, Any], opts: Options) -> dict[str, Any]:
+        for attempt in range(2):
+            engine = _SharedEngine(opts, self)
+            bundle = await engine.run(cmd, selector, args)
+            code = (bundle.get("error") or {}).get("code")
+            if code == "E/LS_CRASH" and attempt == 0 and cmd in READ_ONLY:
+                log.warning("E/LS_CRASH during %s; retrying on a new server", cmd)
+                await self.drop_session()
+                continue
+            if cmd not in READ_ONLY:
+                self._reconcile()
+            return bundle
+        raise AssertionError("unreachable")
+
+    def _reconcile(self) -> None:
+        """After a mutating command: every open document shows the disk's text again."""
+        session = self.session
+        if session is None or not self.session_alive():
+            return
+        for rel, doc in sorted(session.docs.items()):
+            try:
+                text = self.ws.read(rel).text
+            except LanserError:
+                session.close(rel)
+                continue
+            if doc.text != text:
+                session.sync(rel, text)
+
+    # -- status ---------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        s = self.session
+        pid = s.pid if s is not None else None
+        return {
+            "workspace": str(self.ws.root), "server": self.server_name, "python": self.python_opt,
+            "requests": self.requests, "memoHits": self.memo.hits, "memoEntries": len(self.memo),
+            "coalesced": self.flights.coalesced, "serverStarts": self.session_starts,
+            "diskChanges": self.disk_changes, "filesHashed": self.scanner.rehashed,
+            "serverProcess": {"pid": pid, "alive": self.session_alive(), "rssKb": rss_kb(pid)},
+            "openDocuments": len(s.docs) if s is not None else 0,
+        }
+
+
+def rss_kb(pid: int | None) -> int | None:
+    """Resident memory of a process in KiB (``VmRSS`` of /proc/<pid>/status), None if unknown."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
