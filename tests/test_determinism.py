@@ -3,6 +3,7 @@ content at two different directories gives the same bundleId and the same bytes.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,17 +45,26 @@ def results(two_copies: tuple[EngineRunner, EngineRunner]) -> list[tuple[dict[st
     return [(ra.run(cmd, sel), ra.run(cmd, sel), rb.run(cmd, sel)) for cmd, sel in QUERIES]
 
 
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Where two JSON values differ (for a readable failure)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{where}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for n, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{n}]")]
+    return [] if a == b else [f"{where}: {json.dumps(a)[:300]} != {json.dumps(b)[:300]}"]
+
+
 @pytest.mark.parametrize("i", range(len(QUERIES)), ids=[f"{c}:{s}" for c, s in QUERIES])
 def test_same_query_twice_same_bytes(results: list[tuple[dict[str, Any], ...]], i: int) -> None:
     first, again, _ = results[i]
-    assert canonical_bytes(first) == canonical_bytes(again)
+    assert canonical_bytes(first) == canonical_bytes(again), _differences(first, again)
 
 
 @pytest.mark.parametrize("i", range(len(QUERIES)), ids=[f"{c}:{s}" for c, s in QUERIES])
 def test_two_directories_same_bundle(results: list[tuple[dict[str, Any], ...]],
                                      two_copies: tuple[EngineRunner, EngineRunner], i: int) -> None:
     first, _, elsewhere = results[i]
-    assert first["bundleId"] == elsewhere["bundleId"]
+    assert first["bundleId"] == elsewhere["bundleId"], _differences(first, elsewhere)
     assert canonical_bytes(first) == canonical_bytes(elsewhere)
     assert first["bundleId"] == bundle_id(first)  # the id is recomputable from the bundle
     for runner in two_copies:  # no absolute path of either checkout leaks into a bundle

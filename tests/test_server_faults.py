@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (FAKESERVERS, LANSER_BIN, assert_clean_error, assert_error_bundle, copy_fixture,
-                      engine_runner, run_cli, wait_gone)
+                      engine_runner, run_cli, run_cli_subprocess, wait_gone)
 
 FAKE = FAKESERVERS / "fake_lsp.py"
 
@@ -125,3 +125,28 @@ def test_no_node_process_left_after_real_session(fixture_copy) -> None:
         pid = runner.engine.session.pid if runner.engine.session else None
     assert pid is not None
     assert wait_gone(pid)
+
+
+def test_server_that_cannot_start(ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "early", log)
+    result = run_cli("-w", str(ws), "--json", "hover", "app.py@L1:C1")
+    bundle = assert_error_bundle(result, 65, "E/LS_CRASH")
+    assert "initialize" in bundle["error"]["message"]
+    assert all(wait_gone(pid) for pid in pids(log))
+
+
+def test_malformed_frames_are_a_crash_without_traceback(ws: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame whose body is not JSON: E/LS_CRASH after one restart (not a timeout), and
+    pygls' logged traceback never reaches the user's stderr."""
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "garbage", log)
+    started = time.monotonic()
+    # a real process: under pytest, logging is captured and a leaked traceback would not show
+    result = run_cli_subprocess("-w", str(ws), "--timeout", "20", "def", "app.py@L1:C1")
+    assert_clean_error(result, 65)
+    assert "malformed message" in result.err
+    assert time.monotonic() - started < 10  # neither the 20 s timeout nor a shutdown handshake
+    assert len(pids(log)) == 2
+    assert all(wait_gone(pid) for pid in pids(log))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any, Callable
 
@@ -23,6 +24,12 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCResponseMessage
 
 FrameHook = Callable[[str, dict[str, Any]], None]
+
+# pygls logs a malformed frame with its traceback; with no logging configured, Python's
+# last-resort handler would print that traceback on the user's stderr.  Lanser reports
+# such faults itself (E/LS_CRASH), so pygls' records go nowhere unless an app configures
+# logging.
+logging.getLogger("pygls").addHandler(logging.NullHandler())
 
 _TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found|No include entries)")
 
@@ -58,6 +65,7 @@ class LanserLanguageClient(LanguageClient):
         self.settings_for = settings
         self.exited = asyncio.Event()
         self.tracked = asyncio.Event()      # the server has enumerated the workspace's files
+        self.protocol_error = asyncio.Event()  # the server sent a frame that could not be handled
         self.expected_exit = False
         self.log: list[str] = []
         self.returncode: int | None = None
@@ -130,3 +138,4 @@ class LanserLanguageClient(LanguageClient):
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Malformed frames from the server: remembered, surfaced as E/LS_CRASH by the session.
         self.log.append(f"server error: {type(error).__name__}: {error}")
+        self.protocol_error.set()

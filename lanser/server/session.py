@@ -216,14 +216,16 @@ class Session:
         assert client is not None
         task = asyncio.ensure_future(awaitable)
         died = asyncio.ensure_future(client.exited.wait())
+        broken = asyncio.ensure_future(client.protocol_error.wait())
         try:
-            done, _ = await asyncio.wait({task, died}, timeout=self.config.timeout,
+            done, _ = await asyncio.wait({task, died, broken}, timeout=self.config.timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # interrupted (Ctrl-C): cancel the request too
             self._unresponsive = True
             raise
         finally:
             died.cancel()
+            broken.cancel()
             if not task.done():  # timed out, died or interrupted: never leave it pending
                 task.cancel()
         if task in done:
@@ -231,6 +233,10 @@ class Session:
         await asyncio.wait({task}, timeout=1)  # let the cancelled request send $/cancelRequest
         if died in done:  # (not died.done(): a cancelled waiter is "done" too)
             raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {what}")
+        if broken in done:
+            self._unresponsive = True
+            raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {what} "
+                          f"({client.log[-1] if client.log else 'unreadable frame'})")
         self._unresponsive = True
         raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
 

@@ -7,6 +7,9 @@ real server, logs "Found 1 source file" (what the session waits for) after
 * ``hang``:  never answers any request after ``initialize`` (``shutdown``
   included) and ignores ``exit``: only a kill ends it.
 * ``crash``: exits with status 3 on the first request after ``initialize``.
+* ``early``: exits with status 4 before reading anything (a server that cannot start).
+* ``garbage``: answers every request after ``initialize`` with a frame whose body
+  is not JSON, then keeps running.
 
 Every event is appended to LOGFILE as one line (``pid N``, ``request METHOD``,
 ``notify METHOD``), so tests can find the process and know when it is busy.
@@ -64,6 +67,8 @@ CAPABILITIES = {
 def main() -> int:
     mode, logfile = sys.argv[1], sys.argv[2]
     log(logfile, f"pid {os.getpid()}")
+    if mode == "early":
+        return 4
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         msg = read_message(stdin)
@@ -79,6 +84,10 @@ def main() -> int:
             elif mode == "crash":
                 log(logfile, "crashing")
                 return 3
+            elif mode == "garbage":
+                body = b"{this is not json"
+                stdout.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                stdout.flush()
             # hang: never answer
         elif method is not None:  # a notification
             log(logfile, f"notify {method}")
