@@ -70,7 +70,7 @@ def test_bundle_id_ignores_volatile_fields() -> None:
     b["meta"]["volatile"] = {"elapsedMs": 99999, "root": "/elsewhere", "serverPid": 1}
     b["environment"]["platform"] = "darwin-arm64"
     assert bundle_id(b) == base
-    b["meta"].pop("volatile"), b["environment"].pop("platform")
+    del b["meta"]["volatile"], b["environment"]["platform"]
     assert bundle_id(b) == base
     b["bundleId"] = "sha256:stale"
     assert bundle_id(b) == base
@@ -197,14 +197,15 @@ def test_truncate_pages_with_a_cursor() -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(), max_size=50), st.integers(1, 12))
 def test_following_the_cursor_gives_back_the_whole_list(items: list[int], limit: int) -> None:
-    pages, cursor = [], 0
+    pages: list[int] = []
+    cursor = 0
     while True:
         page, truncated, nxt = N.truncate(items, cursor, limit)
         pages.extend(page)
         assert truncated == (nxt is not None)
         if not truncated:
             break
-        assert len(page) == limit
+        assert len(page) == limit and nxt is not None
         cursor = nxt
     assert pages == items
 

@@ -84,7 +84,7 @@ def test_verbose_differs_only_in_volatile_fields(two_copies: tuple[EngineRunner,
     b = rb.run("refs", "src/shop/pricing.py@L1:C5", verbose=True, index_io="utf-8")
     assert a["meta"]["volatile"]["root"] != b["meta"]["volatile"]["root"]
     assert a["bundleId"] == b["bundleId"]
-    a["meta"].pop("volatile"), b["meta"].pop("volatile")
+    del a["meta"]["volatile"], b["meta"]["volatile"]
     assert canonical_bytes(a) == canonical_bytes(b)
 
 

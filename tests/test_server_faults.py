@@ -150,3 +150,14 @@ def test_malformed_frames_are_a_crash_without_traceback(ws: Path, tmp_path: Path
     assert time.monotonic() - started < 10  # neither the 20 s timeout nor a shutdown handshake
     assert len(pids(log)) == 2
     assert all(wait_gone(pid) for pid in pids(log))
+
+
+@pytest.mark.server
+def test_no_node_process_left_after_a_cli_run(ws: Path) -> None:
+    """A real `lanser` process on the real server: the node pid it reports is gone when it exits."""
+    result = run_cli_subprocess("-w", str(ws), "--json", "--verbose", "def", "app.py@L3:C22")
+    assert result.code == 0, result.err
+    assert result.bundle["facts"]["definitions"] == [
+        {"path": "geometry.py", "range": [6, 6, 6, 11], "ioRange": [6, 6, 6, 11]}]
+    pid = result.bundle["meta"]["volatile"]["serverPid"]
+    assert isinstance(pid, int) and wait_gone(pid)
