@@ -188,6 +188,14 @@ class Session:
                     client.exit(None)
                 with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
                     await asyncio.wait_for(proc.wait(), 5)
+            elif proc is not None and proc.returncode is None:
+                # Unresponsive: flush what we sent (the $/cancelRequest), close its stdin so a
+                # server that still reads sees EOF and exits by itself, then kill it regardless.
+                with contextlib.suppress(Exception):
+                    if proc.stdin is not None:
+                        await asyncio.wait_for(proc.stdin.drain(), 1)
+                        proc.stdin.close()
+                    await asyncio.wait_for(proc.wait(), 1)
         finally:
             kill_process(proc)
             with contextlib.suppress(Exception):
