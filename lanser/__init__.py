@@ -1,9 +1,16 @@
 """Lanser: a pinned Pyright language server between coding agents and real code."""
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .sdk import AsyncLanserClient, SyncLanserClient
 
-def __getattr__(name: str) -> object:
+__all__ = ["AsyncLanserClient", "SyncLanserClient", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
     """``SyncLanserClient`` and ``AsyncLanserClient`` load on first use: ``import lanser`` stays cheap."""
     if name in ("SyncLanserClient", "AsyncLanserClient"):
         from . import sdk

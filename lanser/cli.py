@@ -187,12 +187,12 @@ class LazyGroup(click.Group):
     _loaded: set[str]
 
     @property  # type: ignore[override]
-    def commands(self) -> dict[str, click.Command]:
+    def commands(self) -> dict[str, click.Command]:  # pyright: ignore[reportIncompatibleVariableOverride]
         self._load(None)
         return self._commands
 
     @commands.setter
-    def commands(self, value: dict[str, click.Command]) -> None:
+    def commands(self, value: dict[str, click.Command]) -> None:  # pyright: ignore[reportIncompatibleVariableOverride]
         self._commands = dict(value)
         self._loaded = set()
 

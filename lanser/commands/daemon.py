@@ -42,13 +42,14 @@ def _fail(exc: LanserError) -> int:
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=None, metavar="S",
               help="Exit after S seconds without a request (0: never; default 900 or "
                    "$LANSER_DAEMON_IDLE_TIMEOUT).")
-def start(g: Globals, idle_timeout: float | None) -> int:
+@click.option("--no-cache", is_flag=True, help="No memo and no single-flight (for measurements).")
+def start(g: Globals, idle_timeout: float | None, no_cache: bool) -> int:
     """Start the daemon for this workspace/server/python (no-op if it runs); waits until warm."""
     try:
         ident = _identity(g)
         files = files_for(ident)
         already = C.ping(files)
-        info = already or C.start(ident, files, idle_timeout=idle_timeout)
+        info = already or C.start(ident, files, idle_timeout=idle_timeout, cache=not no_cache)
     except LanserError as exc:
         return _fail(exc)
     report = {"running": True, "started": already is None, "pid": info.get("pid"),

@@ -173,7 +173,7 @@ def status(files: DaemonFiles) -> dict[str, Any] | None:
 # -- start and stop ------------------------------------------------------------------
 
 def start(ident: Identity, files: DaemonFiles | None = None, *, idle_timeout: float | None = None,
-          wait: float = START_TIMEOUT) -> dict[str, Any]:
+          wait: float = START_TIMEOUT, cache: bool = True) -> dict[str, Any]:
     """Start the daemon for ``ident`` unless one runs; returns its ping answer.
 
     The start is serialized with a lock file, so concurrent starters share one
@@ -196,6 +196,8 @@ def start(ident: Identity, files: DaemonFiles | None = None, *, idle_timeout: fl
                 "--server", ident.server, "--idle-timeout", repr(float(idle)), "--ready-fd", str(w)]
         if ident.python:
             argv += ["--python", ident.python]
+        if not cache:
+            argv.append("--no-cache")
         env = dict(os.environ)
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)

@@ -50,6 +50,7 @@ class _SharedEngine(Engine):
 
     def __init__(self, options: Options, service: "Service") -> None:
         super().__init__(options)
+        self.ws = service.ws  # one Workspace object: the selector caches are keyed by it
         self._service = service
         self._python = service.python_env()
 
@@ -80,6 +81,7 @@ class Service:
         self.memo = Memo()
         self.flights = SingleFlight()
         self.digest = ""
+        self._engines: dict[Options, _SharedEngine] = {}
         self.requests = 0
         self.session_starts = 0
         self.disk_changes = 0
@@ -134,10 +136,11 @@ class Service:
         await self.drop_session()
 
     # -- freshness ----------------------------------------------------------------
-    async def refresh(self) -> str:
-        """Bring the server up to date with the disk; returns the workspace digest."""
+    async def refresh(self, state: dict[str, str] | None = None) -> str:
+        """Bring the server up to date with the disk (``state``: a scan taken just now);
+        returns the workspace digest."""
         session = self.session
-        state = self._scan()
+        state = self._scan() if state is None else state
         if session is not None and self.synced is not None and state != self.synced:
             changes = diff_states(self.synced, state)
             self.disk_changes += len(changes)
@@ -202,10 +205,12 @@ class Service:
             async with self.lock:
                 await self.refresh()
                 return dump_bundle(await self._run(cmd, selector, args, opts))
+        uncontended = not self.lock.locked()
         rkey = request_key(cmd, selector, args, opts.to_json())
         # What the disk holds now (stat, hash only what moved; the session is not touched):
         # an answer about exactly this state may be reused or shared.
-        arrival = state_digest(self._scan())
+        state = self._scan()
+        arrival = state_digest(state)
         data = self.memo.get(rkey, arrival)
         if data is not None:
             return data
@@ -215,8 +220,8 @@ class Service:
             return await asyncio.shield(joined.future)
         flight = self.flights.lead(fkey)
         try:
-            async with self.lock:
-                digest = await self.refresh()   # at least as new as every follower's arrival
+            async with self.lock:  # a free lock is taken without yielding: ``state`` is still current
+                digest = await self.refresh(state if uncontended else None)  # >= every follower's arrival
                 data = self.memo.get(rkey, digest)
                 if data is None:
                     bundle = await self._run(cmd, selector, args, opts)
@@ -243,7 +248,7 @@ class Service:
 
     async def _run(self, cmd: str, selector: str | None, args: dict[str, Any], opts: Options) -> dict[str, Any]:
         for attempt in range(2):
-            engine = _SharedEngine(opts, self)
+            engine = self._engine(opts)
             bundle = await engine.run(cmd, selector, args)
             code = (bundle.get("error") or {}).get("code")
             if code == "E/LS_CRASH" and attempt == 0 and cmd in READ_ONLY:
@@ -254,6 +259,18 @@ class Service:
                 self._reconcile()
             return bundle
         raise AssertionError("unreachable")
+
+    def _engine(self, opts: Options) -> "_SharedEngine":
+        """An engine for these options, reused; it borrows the session afresh on every run,
+        as a new in-process engine would (no session until its handler asks for one)."""
+        engine = self._engines.get(opts)
+        if engine is None:
+            if len(self._engines) >= 32:
+                self._engines.clear()
+            engine = self._engines[opts] = _SharedEngine(opts, self)
+        engine.session = None
+        engine._python = self.python_env()
+        return engine
 
     def _reconcile(self) -> None:
         """After a mutating command: every open document shows the disk's text again."""
@@ -275,6 +292,7 @@ class Service:
         pid = s.pid if s is not None else None
         return {
             "workspace": str(self.ws.root), "server": self.server_name, "python": self.python_opt,
+            "cache": self.cache,
             "requests": self.requests, "memoHits": self.memo.hits, "memoEntries": len(self.memo),
             "coalesced": self.flights.coalesced, "serverStarts": self.session_starts,
             "diskChanges": self.disk_changes, "filesHashed": self.scanner.rehashed,
