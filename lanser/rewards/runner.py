@@ -187,6 +187,8 @@ class TrajectoryRunner:
         self.started = False
         self.step_no = 0
         self._allow_dirty = engine.options.allow_dirty
+        # Told every step's bundle as it is built (batch prints them; --trace-file records them).
+        self.on_bundle: Callable[[dict[str, Any]], Any] | None = None
 
     @property
     def ws(self) -> Workspace:
@@ -460,6 +462,8 @@ class TrajectoryRunner:
             severities=opts.severities, scope_paths=scope, encoding=self.engine.encoding)
         bundle = self._bundle(n, item, out, after if out.status == "ok" else before, record)
         record["bundleId"] = bundle["bundleId"]
+        if self.on_bundle is not None:
+            self.on_bundle(bundle)
         return record
 
     def _bundle(self, n: int, item: Step | BadLine, out: _Outcome, state: _State,
