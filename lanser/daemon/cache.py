@@ -166,6 +166,10 @@ class Memo:
             _, old = self._items.popitem(last=False)
             self._bytes -= len(old)
 
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
     def keep_only(self, digest: str) -> None:
         """Drop every answer about another workspace state (the files changed)."""
         for key in [k for k in self._items if k[1] != digest]:

@@ -23,6 +23,17 @@ PING, STATUS, STOP = "$ping", "$status", "$stop"
 # safe to memoize and to re-run in-process if the daemon dies mid-request.
 READ_ONLY = frozenset({"locate", "def", "refs", "hover", "symbols", "diag", "prepare-rename"})
 
+
+def writes(cmd: str, args: dict[str, Any]) -> bool:
+    """True for a request that may write files (an applying rename, edit or action): it is
+    never memoized, drops every memoized answer, and is not re-run if the daemon dies."""
+    if cmd in ("rename", "edit"):
+        return bool(args.get("apply"))
+    if cmd == "actions":
+        return args.get("apply") is not None
+    return cmd not in READ_ONLY
+
+
 # Options that pick the daemon (the rest travel with each request).
 IDENTITY_OPTIONS = ("workspace", "server", "python")
 

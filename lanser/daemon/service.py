@@ -11,14 +11,15 @@ Before every answer the service looks at the disk (:class:`Scanner`): changed
 files that the server has open are re-sent (or closed when deleted), every
 change is announced with ``workspace/didChangeWatchedFiles``, and a change of
 the pyright configuration rebuilds the session.  A dead server is replaced
-before the request, and a read-only request that still meets E/LS_CRASH is
-retried once on a fresh session.
+before the request, and a request that writes nothing (a read or a dry run)
+and still meets E/LS_CRASH is retried once on a fresh session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -28,17 +29,25 @@ from typing import Any
 
 from ..engine import Engine, Options, error_bundle
 from ..errors import FsPermissions, InternalError, LanserError
+from ..selectors import parse_selector
 from ..server.pyenv import PythonEnv, choose_python
 from ..server.session import DEFAULT_TIMEOUT, Session, SessionConfig, kill_process
 from ..workspace import Workspace
 from .cache import CONFIG_FILES, Memo, Scanner, SingleFlight, diff_states, request_key, state_digest
-from .protocol import IDENTITY_OPTIONS, READ_ONLY
+from .protocol import IDENTITY_OPTIONS, READ_ONLY, writes
 
 log = logging.getLogger("lanser.daemon")
 
 _OPTION_FIELDS = {f.name for f in fields(Options)}
 # Error codes whose bundles depend only on the request and the files (safe to memoize).
-_DETERMINISTIC_CODES = frozenset({0, 2, 3, 4, 10, 71, 72, 75})
+# (Not E/VERSION_SKEW: whether a ``?v=`` selector's old text is found depends on the
+# snapshot and git object stores, which the workspace digest does not cover.)
+_DETERMINISTIC_CODES = frozenset({0, 2, 3, 4, 71, 72, 75})
+
+
+def looks_like_selector(target: str) -> bool:
+    """A ``symbols``/``diag`` target that is a selector, not a PATH (the engine's rule)."""
+    return target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target
 
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:
@@ -201,16 +210,27 @@ class Service:
         except LanserError as exc:
             return dump_bundle(error_bundle(cmd, selector, args, exc))
         cacheable = self.cache and cmd in READ_ONLY and not opts.verbose
-        if not cacheable:
+        if not cacheable:  # mutations (dry runs too: they read the git state) are never memoized
             async with self.lock:
                 await self.refresh()
-                return dump_bundle(await self._run(cmd, selector, args, opts))
+                bundle = await self._run(cmd, selector, args, opts)
+                if writes(cmd, args):
+                    # The changed Python files alone would drop the memo at the next refresh,
+                    # but an apply may write a file the scan does not track: forget everything.
+                    self.memo.clear()
+                return dump_bundle(bundle)
+        memoizable, named = self._named_file(cmd, selector, opts)
         uncontended = not self.lock.locked()
-        rkey = request_key(cmd, selector, args, opts.to_json())
+        base = request_key(cmd, selector, args, opts.to_json())
         # What the disk holds now (stat, hash only what moved; the session is not touched):
         # an answer about exactly this state may be reused or shared.
         state = self._scan()
         arrival = state_digest(state)
+        rkey = self._with_file(base, named, state) if memoizable else None
+        if rkey is None:  # an answer about an untracked file that cannot be read: never memoized
+            async with self.lock:
+                await self.refresh()
+                return dump_bundle(await self._run(cmd, selector, args, opts))
         data = self.memo.get(rkey, arrival)
         if data is not None:
             return data
@@ -222,12 +242,14 @@ class Service:
         try:
             async with self.lock:  # a free lock is taken without yielding: ``state`` is still current
                 digest = await self.refresh(state if uncontended else None)  # >= every follower's arrival
-                data = self.memo.get(rkey, digest)
+                # The named untracked file, as it is now: the key the answer is stored under.
+                now = rkey if uncontended or named is None else self._with_file(base, named, state)
+                data = self.memo.get(now, digest) if now is not None else None
                 if data is None:
                     bundle = await self._run(cmd, selector, args, opts)
                     data = dump_bundle(bundle)
-                    if bundle["meta"]["exit_code"] in _DETERMINISTIC_CODES:
-                        self.memo.put(rkey, digest, data)
+                    if now is not None and bundle["meta"]["exit_code"] in _DETERMINISTIC_CODES:
+                        self.memo.put(now, digest, data)
             flight.future.set_result(data)
             return data
         except BaseException as exc:
@@ -237,6 +259,48 @@ class Service:
             raise
         finally:
             self.flights.finish(fkey, flight)
+
+    def _named_file(self, cmd: str, selector: str | None, opts: Options) -> tuple[bool, str | None]:
+        """(memoizable, rel): the workspace file a read names directly (a cursor, range or
+        anchor selector's file, a PATH target), which may be one the scan does not track (a
+        README, a file under ``build/``), so its bytes must join the memo key.  Symbol and
+        AST selectors name modules: the tracked Python files decide them.  Selectors with
+        ``?v=`` also read the snapshot and git object stores, which no key covers."""
+        if selector is None:
+            return True, None
+        if not isinstance(selector, str):  # a malformed request from a raw socket client
+            return False, None
+        path: str | None = selector
+        if cmd not in ("symbols", "diag") or looks_like_selector(selector):
+            try:
+                spec = parse_selector(selector, indexing=opts.index_io)
+            except LanserError:
+                return True, None  # a syntax error depends on no file
+            if spec.doc_version is not None:
+                return False, None
+            path = spec.path if spec.kind in ("cursor", "range", "anchor") else None
+        if path is None:
+            return True, None
+        try:
+            return True, self.ws.resolve(path, must_exist=False)[1]
+        except LanserError:
+            return False, None  # outside the jail, or no path at all: cheap to answer afresh
+
+    def _with_file(self, base: str, rel: str | None, state: dict[str, str]) -> str | None:
+        """The memo key: ``base``, plus the bytes' hash of a named file the scan does not track
+        (None when that file cannot be read: such an answer is not memoized)."""
+        if rel is None or rel in state:
+            return base
+        try:
+            with open(self.ws.root / rel, "rb") as fh:
+                tag = hashlib.sha256(fh.read()).hexdigest()
+        except (FileNotFoundError, NotADirectoryError):
+            tag = "missing"
+        except IsADirectoryError:
+            tag = "directory"
+        except OSError:
+            return None
+        return f"{base}:{rel}:{tag}"
 
     def _scan(self) -> dict[str, str]:
         return self.scanner.scan(list(self.session.docs) if self.session is not None else ())
@@ -251,7 +315,7 @@ class Service:
             engine = self._engine(opts)
             bundle = await engine.run(cmd, selector, args)
             code = (bundle.get("error") or {}).get("code")
-            if code == "E/LS_CRASH" and attempt == 0 and cmd in READ_ONLY:
+            if code == "E/LS_CRASH" and attempt == 0 and not writes(cmd, args):
                 log.warning("E/LS_CRASH during %s; retrying on a new server", cmd)
                 await self.drop_session()
                 continue
