@@ -51,8 +51,10 @@ GLOBAL_OPTIONS: list[click.Option] = [
 ]
 GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS]
 
-# Modules under lanser/commands that add commands to the group (each has COMMANDS).
-COMMAND_MODULES = ["navigate", "doctor", "reward", "mutate", "trace", "batch", "schema", "daemon"]
+# Modules under lanser/commands that add commands to the group (each has COMMANDS).  The
+# group imports them in this order until it finds the command asked for, so the commands a
+# daemon can answer come first: finding them imports nothing heavy.
+COMMAND_MODULES = ["navigate", "mutate", "daemon", "doctor", "reward", "trace", "batch", "schema"]
 
 
 class Globals:
@@ -149,6 +151,23 @@ def _via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]
         from .engine import error_bundle
 
         return error_bundle(cmd, selector, args, exc)
+
+
+def step_runner(g: Globals) -> Any:
+    """What a multi-step command (``batch``) runs its steps on: an in-process Engine (built
+    first, so bad options fail as before; it starts no server until a step needs one), or,
+    when a daemon serves (``--daemon``, decided once), a DaemonSteps that falls back on that
+    engine.  Traced runs stay in-process."""
+    from .engine import Engine
+
+    engine = Engine(g.options())
+    if g.get("trace_file"):
+        return engine
+    from .daemon.client import DaemonSteps, daemon_serves
+
+    if not daemon_serves(g.get("daemon"), g.options_dict()):
+        return engine
+    return DaemonSteps(g.get("daemon"), g.options_dict(), engine)
 
 
 def _recorder(g: Globals, engine: Engine) -> Any:

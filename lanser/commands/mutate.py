@@ -4,6 +4,11 @@ Each callback parses its arguments and hands them to the engine (see
 lanser/mutations.py); dry run is the default everywhere an edit is planned.
 Human output adds a few lines to the common summary (placeholder, listed
 actions, unrenamed candidates); ``--json`` prints the bundle unchanged.
+
+Like the navigation commands, these run on a warm daemon when ``--daemon``
+says so (see lanser/daemon/client.py), else in a fresh engine; the engine
+(lsprotocol, pygls, tree-sitter) is imported only for the in-process run, so a
+call the daemon answers stays light.
 """
 
 from __future__ import annotations
@@ -13,8 +18,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command, print_bundle, run_async
-from ..engine import Engine, error_bundle
+from ..cli import Globals, _recorder, _via_daemon, global_command, print_bundle, run_async
 from ..errors import LanserError
 
 
@@ -44,7 +48,23 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
 
 
 def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
-    """Run one mutating command in a fresh engine and print it; returns the exit code."""
+    """Run one mutating command (on a warm daemon if one serves, else in a fresh engine)
+    and print it; returns the exit code."""
+    bundle = _via_daemon(g, cmd, selector, args)
+    if bundle is None:
+        bundle = _in_process(g, cmd, selector, args)
+    if g.as_json or bundle.get("status") == "error":
+        print_bundle(g, bundle)
+    else:
+        lines = output.summary(bundle)
+        lines[-1:-1] = _extra_lines(bundle)
+        click.echo("\n".join(lines))
+    return int(bundle["meta"]["exit_code"])
+
+
+def _in_process(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> dict[str, Any]:
+    from ..engine import Engine, error_bundle
+
     async def go() -> dict[str, Any]:
         try:
             engine = Engine(g.options())
@@ -59,14 +79,8 @@ def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> i
             recorder.finish(cmd, selector, args, bundle)
         return bundle
 
-    bundle = run_async(go)
-    if g.as_json or bundle.get("status") == "error":
-        print_bundle(g, bundle)
-    else:
-        lines = output.summary(bundle)
-        lines[-1:-1] = _extra_lines(bundle)
-        click.echo("\n".join(lines))
-    return int(bundle["meta"]["exit_code"])
+    result: dict[str, Any] = run_async(go)
+    return result
 
 
 @global_command("prepare-rename")

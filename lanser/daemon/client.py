@@ -8,8 +8,9 @@ Modes (``--daemon``, default from ``$LANSER_DAEMON``, else ``auto``):
 
 * ``auto``: use a running daemon for this (workspace, server, python); if
   there is none, run in-process and start nothing.  If the daemon dies
-  mid-request a read-only command is re-run in-process; a mutating one is
-  E/LS_CRASH (the edit may or may not have landed: look before retrying).
+  mid-request a command that writes nothing (a read or a dry run) is re-run
+  in-process; an applying one is E/LS_CRASH (the edit may or may not have
+  landed: look before retrying).
 * ``never``: always in-process.
 * ``require``: use the daemon, starting one if absent; failure is E/LS_CRASH.
 * ``start`` (``$LANSER_DAEMON`` only): like ``auto``, but start a daemon when
@@ -201,7 +202,12 @@ def start(ident: Identity, files: DaemonFiles | None = None, *, idle_timeout: fl
         env = dict(os.environ)
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-        logfd = os.open(files.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            logfd = os.open(files.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            raise LsCrash(f"could not start the daemon: cannot open {files.log}: {exc.strerror}") from None
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logfd, stderr=logfd,
                                     pass_fds=(w,), start_new_session=True, cwd=str(files.dir), env=env)
@@ -278,10 +284,8 @@ def process_alive(pid: int) -> bool:
 
 # -- the CLI's transparent path ---------------------------------------------------------
 
-def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selector: str | None,
-                      args: dict[str, Any]) -> dict[str, Any] | None:
-    """The daemon's bundle for one CLI request, or None to run in-process instead."""
-    mode = daemon_mode(flag)
+def _target(mode: str, options: dict[str, Any]) -> tuple[Identity, DaemonFiles] | None:
+    """The daemon these options pick, or None to run in-process (raises only in require mode)."""
     if mode == "never":
         return None
     workspace = options.get("workspace") or "."
@@ -289,31 +293,60 @@ def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selec
         return None  # in-process reports the bad workspace with its proper bundle
     ident = Identity.for_options(workspace, options.get("server"), options.get("python"))
     try:
-        files = files_for(ident, create=mode in ("require", "start"))
+        return ident, files_for(ident, create=mode in ("require", "start"))
     except LanserError:
         if mode == "require":
             raise
         return None
+
+
+def _connect_or_start(mode: str, ident: Identity, files: DaemonFiles) -> Connection | None:
+    """A connection to the daemon; ``require``/``start`` start one if none runs.  None: run
+    in-process (``auto`` without a daemon, ``start`` that could not start one)."""
+    conn = connect(files)
+    if conn is not None or mode == "auto":
+        return conn
+    try:
+        start(ident, files)
+    except LanserError:
+        if mode == "start":
+            return None
+        raise
+    conn = connect(files)
+    if conn is None and mode != "start":
+        raise LsCrash("the daemon does not accept connections")
+    return conn
+
+
+def daemon_serves(flag: str | None, options: dict[str, Any]) -> bool:
+    """Whether a daemon will answer requests with these options (started now in ``require``
+    and ``start`` modes); ``batch`` asks once, before its first step."""
+    mode = daemon_mode(flag)
+    target = _target(mode, options)
+    if target is None:
+        return False
+    conn = _connect_or_start(mode, *target)
+    if conn is None:
+        return False
+    conn.close()
+    return True
+
+
+def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selector: str | None,
+                      args: dict[str, Any]) -> dict[str, Any] | None:
+    """The daemon's bundle for one CLI request, or None to run in-process instead."""
+    mode = daemon_mode(flag)
+    target = _target(mode, options)
+    if target is None:
+        return None
+    ident, files = target
     opts = {k: v for k, v in options.items() if k not in P.IDENTITY_OPTIONS}
     opts["workspace"] = ident.workspace
-    req = P.request(cmd, selector, args, opts)
-    conn = connect(files)
+    conn = _connect_or_start(mode, ident, files)
     if conn is None:
-        if mode == "auto":
-            return None
-        try:
-            start(ident, files)
-        except LanserError:
-            if mode == "start":
-                return None
-            raise
-        conn = connect(files)
-        if conn is None:
-            if mode == "start":
-                return None
-            raise LsCrash("the daemon does not accept connections")
+        return None
     try:
-        resp = conn.call(req)
+        resp = conn.call(P.request(cmd, selector, args, opts))
     finally:
         conn.close()
     if resp is not None and isinstance(resp.get("bundle"), dict):
@@ -322,7 +355,42 @@ def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selec
         err = resp["error"]
         if err.get("code") == "E/FS_PERMISSIONS":
             raise FsPermissions(str(err.get("message")))
-    if cmd in P.READ_ONLY and mode != "require":
-        return None  # the daemon died mid-request: answer in-process
-    raise LsCrash(f"the daemon died during {cmd}; a mutating command may or may not have been applied"
-                  if cmd not in P.READ_ONLY else f"the daemon died during {cmd}")
+    writes = P.writes(cmd, args)
+    if not writes and mode != "require":
+        return None  # the daemon died mid-request: nothing was written, answer in-process
+    raise LsCrash(f"the daemon died during {cmd}; the edit may or may not have been applied"
+                  if writes else f"the daemon died during {cmd}")
+
+
+class DaemonSteps:
+    """Runs one step at a time on the daemon, like an Engine's ``run`` (for ``batch``).
+
+    A step the daemon cannot answer (it died mid-read, and ``auto`` finds no
+    other) runs on ``fallback``, an in-process engine that starts its server
+    only then; a daemon that dies during an applying step gives that step
+    E/LS_CRASH, as a single command would.
+    """
+
+    def __init__(self, flag: str | None, options: dict[str, Any], fallback: Any) -> None:
+        self.flag = flag
+        self.options = options
+        self.fallback = fallback
+        self.on_daemon = 0  # steps the daemon answered
+
+    async def run(self, cmd: str, selector: str | None = None,
+                  args: dict[str, Any] | None = None) -> dict[str, Any]:
+        args = dict(args or {})
+        try:
+            bundle = bundle_via_daemon(self.flag, self.options, cmd, selector, args)
+        except LanserError as exc:
+            from ..engine import error_bundle
+
+            return error_bundle(cmd, selector, args, exc)
+        if bundle is None:
+            result: dict[str, Any] = await self.fallback.run(cmd, selector, args)
+            return result
+        self.on_daemon += 1
+        return bundle
+
+    async def close(self) -> None:
+        await self.fallback.close()
