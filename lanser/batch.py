@@ -18,12 +18,20 @@ step is E/UNSUPPORTED_CAP (72).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Protocol
 
-from .engine import Engine, error_bundle
+from .engine import error_bundle
 from .rewards.steps import BadLine, Step, iter_lines, parse_line
 
 RecordHook = Callable[[str, str | None, dict[str, Any], dict[str, Any]], None]
+
+
+class StepRunner(Protocol):
+    """What runs the steps: an :class:`~lanser.engine.Engine`, or a daemon's
+    (:class:`lanser.daemon.client.DaemonSteps`)."""
+
+    async def run(self, cmd: str, selector: str | None = None,
+                  args: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def parse_batch(text: str) -> list[Step | BadLine]:
     return [parse_line(line, n) for n, line in iter_lines(text) if line is not None]
 
 
-async def run_batch(engine: Engine, steps: list[Step | BadLine], *,
+async def run_batch(engine: StepRunner, steps: list[Step | BadLine], *,
                     on_bundle: RecordHook | None = None) -> AsyncIterator[dict[str, Any]]:
     """Run the steps in order on ``engine`` and yield one record per step.
 

@@ -11,8 +11,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command, run_async
-from ..engine import Engine
+from ..cli import Globals, _recorder, global_command, run_async, step_runner
 from ..errors import FsPermissions, LanserError
 
 
@@ -28,7 +27,7 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
     from ..batch import parse_batch, run_batch
 
     steps = parse_batch(text)
-    engine = Engine(g.options())
+    engine = step_runner(g)  # a running daemon's steps, or an in-process Engine
     recorder = _recorder(g, engine)
     codes: list[int] = []
     try:
