@@ -66,6 +66,11 @@ def to_codepoints(line: str, col: int, enc: str) -> int:
     counter = _COUNTERS[enc]
     if col < 0:
         raise NotFound(f"negative column {col}")
+    content = _content(line)
+    if content.isascii():  # one unit per character in every encoding: no walk needed
+        if col > len(content):
+            raise NotFound(f"column {col + 1} ({enc}) is past the end of the line ({len(content)} {enc} units)")
+        return col
     seen = 0
     for i, ch in enumerate(_content(line)):
         if seen == col:
@@ -84,7 +89,8 @@ def from_codepoints(line: str, col: int, enc: str) -> int:
     """Convert a code-point column on ``line`` to ``enc`` units (0-based)."""
     if enc == "codepoint":
         return col
-    return _COUNTERS[enc].num_units(line[:col])
+    prefix = line[:col]
+    return len(prefix) if prefix.isascii() else _COUNTERS[enc].num_units(prefix)
 
 
 def convert_col(line: str, col: int, src: str, dst: str) -> int:

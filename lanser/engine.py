@@ -28,6 +28,7 @@ from .workspace import Workspace
 
 BUNDLE_VERSION = "1.2"
 SERVER_ENCODING = "utf-16"  # what the pinned servers use (they do not offer utf-8)
+_PLATFORM = f"{_platform.system().lower()}-{_platform.machine()}"
 NAV_COMMANDS = ("def", "refs", "hover", "symbols", "diag", "locate", "prepare-rename")
 
 # Which server capability each command needs.
@@ -75,6 +76,7 @@ class Engine:
         self.frame_hook = frame_hook
         self.session: Session | None = None
         self._python: PythonEnv | None = None
+        self._providers: tuple[Any, tuple[str, ...]] | None = None  # (server info, provider names)
         # Trace replay passes a session answering from recorded frames, and the recorded server.
         self.session_factory = session_factory or Session
         self.spec = spec or server_spec(options.server)
@@ -114,20 +116,24 @@ class Engine:
     # -- environment ---------------------------------------------------------
     def environment(self) -> dict[str, Any]:
         s = self.session
+        encoding = s.info.position_encoding if s and s.info else SERVER_ENCODING
+        digest = s.config_digest() if s else Session.static_config_digest(self.ws)
         return {
             "server": {"name": self.spec.name, "version": self.spec.version},
-            "positionEncoding": s.info.position_encoding if s and s.info else SERVER_ENCODING,
+            "positionEncoding": encoding,
             "python": {"version": self.python.version},
-            "configDigest": (s.config_digest() if s else Session.static_config_digest(self.ws)),
-            "platform": f"{_platform.system().lower()}-{_platform.machine()}",
+            "configDigest": digest,
+            "platform": _PLATFORM,
             "lanserVersion": __version__,
         }
 
     def capabilities(self) -> dict[str, Any]:
         s = self.session
-        caps = s.info.capabilities if s and s.info else {}
-        return {"partialResult": False, "cancellable": True,
-                "server": sorted(k for k, v in caps.items() if v and k.endswith("Provider"))}
+        info = s.info if s else None
+        if self._providers is None or self._providers[0] is not info:
+            caps = info.capabilities if info else {}
+            self._providers = (info, tuple(sorted(k for k, v in caps.items() if v and k.endswith("Provider"))))
+        return {"partialResult": False, "cancellable": True, "server": list(self._providers[1])}
 
     @property
     def encoding(self) -> str:
@@ -177,8 +183,9 @@ class Context:
 
     def resolve(self) -> Resolution:
         spec = self.spec or self.parse()
+        # Only `locate` reports a freshly minted anchor; minting costs more than a warm def.
         self.resolution = resolve_selector(spec, self.engine.ws, original=self.req.selector or "",
-                                           encoding=self.engine.encoding)
+                                           encoding=self.engine.encoding, anchor=self.req.cmd == "locate")
         return self.resolution
 
     def position(self) -> tuple[str, T.Position]:
@@ -189,8 +196,9 @@ class Context:
 
     async def sync_target(self, session: Session, rel: str) -> str:
         """Send the target file's current text so the server answers about what is on disk."""
-        text = self.engine.ws.read(rel).text
-        session.sync(rel, text)
+        res = self.resolution
+        src = res.source if res is not None and res.path == rel and res.source is not None else None
+        session.sync(rel, (src or self.engine.ws.read(rel)).text)
         return session._uri(rel)
 
     # -- bundle ----------------------------------------------------------------

@@ -12,8 +12,12 @@ import codecs
 import hashlib
 import io
 import os
+import stat
+import time
 import tokenize
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -35,9 +39,15 @@ class SourceFile:
     encoding: str  # the Python codec name the bytes were decoded with
     bom: bool
 
-    @property
-    def lines(self) -> list[str]:
-        return self.text.split("\n")
+    @cached_property
+    def lines(self) -> tuple[str, ...]:
+        """The text split at ``\n`` (a ``\r`` stays on its line); computed once per file read."""
+        return tuple(self.text.split("\n"))
+
+    @cached_property
+    def line_starts(self) -> tuple[int, ...]:
+        """Code-point offset of each line's start in ``text`` (plus one past the end)."""
+        return tuple(accumulate((len(x) + 1 for x in self.lines), initial=0))
 
     @property
     def newline(self) -> str:
@@ -72,6 +82,13 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+# A cached read is trusted only when the file's mtime and ctime were this much older than
+# the moment it was read: file timestamps are coarse (a jiffy, more on network file
+# systems), so a same-size rewrite right after a read could otherwise keep its stat key.
+RACY_NS = 2_000_000_000
+_READ_CACHE_MAX = 512
+
+
 class Workspace:
     """A root directory and the rules for paths inside it."""
 
@@ -80,6 +97,9 @@ class Workspace:
         if not path.is_dir():
             raise NotFound(f"workspace {os.fspath(root)!r} is not a directory")
         self.root = Path(os.path.realpath(path))
+        self._root_str = str(self.root)
+        # rel -> (stat key, trusted, SourceFile): warm engines read the same files per call.
+        self._files: dict[str, tuple[tuple[int, ...], bool, SourceFile]] = {}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -96,16 +116,20 @@ class Workspace:
             user_path = unquote(parsed.path)
         if "\0" in user_path or user_path == "":
             raise NotFound(f"invalid path {user_path!r}")
-        candidate = Path(user_path)
-        if not candidate.is_absolute():
-            candidate = self.root / candidate
-        real = Path(os.path.realpath(candidate))
-        if not self.contains(real):
+        # Plain strings rather than pathlib here: this runs for every request.
+        real_str = os.path.realpath(os.path.join(self._root_str, user_path))
+        root = self._root_str
+        prefix = root if root.endswith("/") else root + "/"
+        if real_str == root:
+            rel = "."
+        elif real_str.startswith(prefix):
+            rel = real_str[len(prefix):]
+        else:
             raise FsPermissions(f"path {user_path!r} resolves outside the workspace "
                                 f"(jail: the workspace root)")
-        if must_exist and not real.exists():
+        if must_exist and not os.path.exists(real_str):
             raise NotFound(f"no such file in the workspace: {user_path}")
-        return real, self.relpath(real)
+        return Path(real_str), rel
 
     def contains(self, real: Path) -> bool:
         return real == self.root or self.root in real.parents
@@ -118,14 +142,32 @@ class Workspace:
 
     # -- files -----------------------------------------------------------
     def read(self, user_path: str) -> SourceFile:
-        real, rel = self.resolve(user_path)
-        if real.is_dir():
+        """The file decoded; an unchanged file comes from a cache (same object, so its
+        line table is computed once), keyed on its stat and guarded against racy stats."""
+        real, rel = self.resolve(user_path, must_exist=False)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            raise NotFound(f"no such file in the workspace: {user_path}") from None
+        except PermissionError:
+            raise FsPermissions(f"cannot read {rel}: permission denied") from None
+        if stat.S_ISDIR(st.st_mode):
             raise NotFound(f"{rel} is a directory, not a file")
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self._files.get(rel)
+        if hit is not None and hit[0] == key and hit[1]:
+            return hit[2]
+        now = time.time_ns()
         try:
             raw = real.read_bytes()
         except PermissionError:
             raise FsPermissions(f"cannot read {rel}: permission denied") from None
-        return decode_source(raw, rel)
+        src = hit[2] if hit is not None and hit[2].raw == raw else decode_source(raw, rel)
+        if len(self._files) >= _READ_CACHE_MAX:
+            self._files.clear()
+        trusted = now - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
+        self._files[rel] = (key, trusted, src)
+        return src
 
     def python_files(self) -> list[str]:
         """Workspace-relative paths of every ``.py``/``.pyi`` file, sorted; symlinks

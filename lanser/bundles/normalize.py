@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from .paths import portable_path
+from .paths import portable_label
 
 SORTING_KEYS = ["path", "range[0]", "range[1]", "range[2]", "range[3]"]
 MAX_LIST = 100_000
@@ -47,7 +47,7 @@ def locations(raw: Any, root: Path) -> list[dict[str, Any]]:
 
     def path_of(uri: str) -> str:
         if uri not in paths:
-            paths[uri] = portable_path(uri, root)
+            paths[uri] = portable_label(uri, root)
         return paths[uri]
 
     for item in items:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sysconfig
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
@@ -25,13 +26,10 @@ def uri_to_path(uri: str) -> Path:
     return Path(unquote(parsed.path))
 
 
-def _stdlib_dirs() -> list[str]:
-    out = []
-    for key in ("stdlib", "platstdlib"):
-        p = sysconfig.get_paths().get(key)
-        if p:
-            out.append(os.path.realpath(p))
-    return out
+@lru_cache(maxsize=1)
+def _stdlib_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(os.path.realpath(p) for p in (paths.get("stdlib"), paths.get("platstdlib")) if p)
 
 
 def portable_path(uri: str, root: Path) -> str:
@@ -52,3 +50,15 @@ def portable_path(uri: str, root: Path) -> str:
         if posix.startswith(lib + "/"):
             return "stdlib://" + posix[len(lib) + 1:]
     return "external://" + path.name
+
+
+@lru_cache(maxsize=16384)
+def portable_label(uri: str, root: Path) -> str:
+    """:func:`portable_path`, cached, for the locations navigation reports.
+
+    A warm session maps the same few hundred URIs over and over, and each
+    mapping resolves symlinks.  A symlink retargeted mid-session keeps its old
+    label until the process ends, so edits (which are written to the paths)
+    use the uncached :func:`portable_path`.
+    """
+    return portable_path(uri, root)

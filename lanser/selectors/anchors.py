@@ -37,6 +37,7 @@ MAX_WINDOWS = 64         # fuzzy windows scored at most
 MAX_SNIPPET = 80         # code points in a minted snippet
 DUPLICATE_MISS = 0.5     # an exact duplicate whose context hash does not match
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_NON_BLANK = re.compile(r"\S")
 
 
 # -- hashing ---------------------------------------------------------------
@@ -236,12 +237,17 @@ def mint_anchor(source: SourceFile, rel: str, start_cp: int, end_cp: int, ctx: i
 
 
 def _snippet_at(text: str, start: int, end: int, *, skip_lines: bool = False) -> tuple[int, str]:
-    """(offset, snippet): the first non-blank line part of ``text[start:end]``, trimmed."""
-    region = text[start:end]
+    """(offset, snippet): the first non-blank line part of ``text[start:end]``, trimmed.
+
+    Works by offsets: a cursor's region runs to the end of the file, and
+    copying that per call cost more than the rest of a warm request."""
     if skip_lines:
-        lead = len(region) - len(region.lstrip())
-        start, region = start + lead, region[lead:]
-    first = region.split("\n", 1)[0]
+        m = _NON_BLANK.search(text, start, end)
+        if m is None:
+            return end, ""
+        start = m.start()
+    nl = text.find("\n", start, end)
+    first = text[start: nl if nl >= 0 else end]
     lead = len(first) - len(first.lstrip())
     snippet = first.strip()[:MAX_SNIPPET].rstrip()
     return start + lead, snippet

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Callable, NoReturn
 
 from ..errors import BadSelectorSyntax
@@ -102,6 +103,12 @@ def parse_selector(text: str, *, indexing: str = "codepoint") -> SelectorSpec:
     check_encoding(indexing)
     if not isinstance(text, str):
         raise BadSelectorSyntax(f"a selector must be a string, not {type(text).__name__}")
+    return _parse_cached(text, indexing)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, indexing: str) -> SelectorSpec:
+    """Warm engines see the same selectors again; specs are immutable, so one parse serves."""
     fail = _Fail(text)
     try:
         if text == "":
@@ -133,6 +140,19 @@ def spec_from_json(obj: Any) -> SelectorSpec:
 
 
 def format_selector(spec: SelectorSpec) -> str:
+    """The canonical string form of ``spec``; see :func:`_format_selector`."""
+    try:
+        return _format_cached(spec)
+    except TypeError:  # a hand-built spec with an unhashable field
+        return _format_selector(spec)
+
+
+@lru_cache(maxsize=4096)
+def _format_cached(spec: SelectorSpec) -> str:
+    return _format_selector(spec)
+
+
+def _format_selector(spec: SelectorSpec) -> str:
     """The canonical string form of ``spec`` (1-based numbers, no ``indexing``).
 
     Only the fields ``spec.kind`` uses are written; they are validated first

@@ -68,6 +68,9 @@ class Resolution:
     scoring: ScoringSettings | None = None
     anchor: str | None = None           # a freshly minted anchor selector for the target
     relocated: dict[str, Any] | None = None  # how a stale ?v= position was mapped, if it was
+    # The text the ranges index into, so the document sent to the server is exactly what
+    # was resolved against (and is not read twice).  Not part of the bundle.
+    source: Any = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -41,15 +41,15 @@ Decisions:
   look-alikes by the old place and kinds.  ``relocated`` records what was done
   (``method``: ``diff``, ``anchor`` or ``structural``); it is None when the
   file is unchanged.
-- ``anchor``: every resolution carries a freshly minted anchor selector for
-  the target (for a definition: its header line, ``def name(...):`` or the
+- ``anchor``: a resolution carries a freshly minted anchor selector for
+  the target (unless the caller passes ``anchor=False``, as every command
+  but ``locate`` does) (for a definition: its header line, ``def name(...):`` or the
   assignment statement; for a cursor: the text from the cursor on).
 """
 
 from __future__ import annotations
 
 import weakref
-from itertools import accumulate
 from typing import Any, Sequence
 
 from ..codec import check_encoding, check_position, from_codepoints, to_codepoints
@@ -72,11 +72,15 @@ FUZZY_OFFER = 0.5       # s_prox at or above which a fuzzy candidate is offered 
 
 
 def resolve_selector(spec: SelectorSpec, ws: Workspace, *, original: str, encoding: str = "utf-16",
-                     settings: ScoringSettings = ScoringSettings()) -> Resolution:
-    """Resolve ``spec`` in ``ws``; ranges come back in ``encoding`` units (0-based)."""
+                     settings: ScoringSettings = ScoringSettings(), anchor: bool = True) -> Resolution:
+    """Resolve ``spec`` in ``ws``; ranges come back in ``encoding`` units (0-based).
+
+    ``anchor=False`` skips minting ``Resolution.anchor``: scanning the file for
+    look-alikes of the snippet was the largest cost of a warm ``def``/``hover``,
+    whose callers do not use the anchor (``locate`` does)."""
     check_encoding(encoding)
     check_encoding(spec.indexing)
-    session = _Session(ws, encoding, settings, original, format_selector(spec))
+    session = _Session(ws, encoding, settings, original, format_selector(spec), anchor)
     handler = {"cursor": session.cursor, "range": session.range, "symbol": session.symbol,
                "ast": session.ast, "anchor": session.anchor}[spec.kind]
     return handler(spec)
@@ -93,26 +97,24 @@ class _Session:
     """One resolve call: files read and parsed at most once."""
 
     def __init__(self, ws: Workspace, encoding: str, settings: ScoringSettings, original: str,
-                 canonical: str) -> None:
+                 canonical: str, mint: bool = True) -> None:
         self.ws = ws
+        self.mint = mint
         self.encoding = encoding
         self.settings = settings
         self.original = original
         self.canonical = canonical
         self._sources: dict[str, SourceFile] = {}
         self._mmap: ModuleMap | None = None
-        self._lines: dict[str, list[str]] = {}
-        self._starts: dict[str, list[int]] = {}
 
     # -- files -----------------------------------------------------------
     def source(self, user_path: str) -> SourceFile:
-        if user_path in self._sources:
-            return self._sources[user_path]
-        _, rel = self.ws.resolve(user_path)
-        if rel not in self._sources:
-            self._sources[rel] = self.ws.read(rel)
-        self._sources[user_path] = self._sources[rel]
-        return self._sources[rel]
+        got = self._sources.get(user_path)
+        if got is None:
+            got = self.ws.read(user_path)
+            got = self._sources.setdefault(got.rel, got)
+            self._sources[user_path] = got
+        return got
 
     def index(self, rel: str) -> FileIndex:
         src = self.source(rel)
@@ -126,12 +128,9 @@ class _Session:
         cache[src.rel] = idx
         return idx
 
-    def lines(self, src: SourceFile) -> list[str]:
-        """``src.lines``, split once per call."""
-        got = self._lines.get(src.rel)
-        if got is None:
-            got = self._lines[src.rel] = src.lines
-        return got
+    def lines(self, src: SourceFile) -> Sequence[str]:
+        """``src.lines`` (split once per file read: SourceFile caches it)."""
+        return src.lines
 
     @property
     def mmap(self) -> ModuleMap:
@@ -178,13 +177,13 @@ class _Session:
                     symbol: str | None = None, disambiguation: Sequence[Candidate] = (),
                     anchor_cp: tuple[int, int] | None = None, relocated: dict[str, Any] | None = None,
                     scoring: bool = True) -> Resolution:
-        anchor = self._anchor(src, *anchor_cp) if anchor_cp is not None else None
+        anchor = self._anchor(src, *anchor_cp) if anchor_cp is not None and self.mint else None
         return Resolution(original=self.original, canonical=self.canonical, path=src.rel,
                           range=list(rng), selection_range=list(sel), confidence=confidence,
                           encoding=self.encoding, symbol_id=symbol,
                           disambiguation=list(disambiguation),
                           scoring=self.settings if scoring else None, anchor=anchor,
-                          relocated=relocated)
+                          relocated=relocated, source=src)
 
     # -- cursor and range --------------------------------------------------
     def _position(self, src: SourceFile, old: str | None, line: int, col: int, indexing: str,
@@ -208,11 +207,7 @@ class _Session:
 
     def _offset(self, src: SourceFile, line: int, cp: int) -> int:
         """Absolute code-point offset of (line, cp) in ``src.text``."""
-        starts = self._starts.get(src.rel)
-        if starts is None:
-            starts = self._starts[src.rel] = list(accumulate((len(x) + 1 for x in self.lines(src)),
-                                                             initial=0))
-        return starts[line] + cp
+        return src.line_starts[line] + cp
 
     def cursor(self, spec: SelectorSpec) -> Resolution:
         assert spec.path is not None and spec.line is not None and spec.col is not None

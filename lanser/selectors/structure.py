@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import tree_sitter_python
 from tree_sitter import Language, Node, Parser, Tree
@@ -105,6 +105,7 @@ class FileIndex:
         self._lines_b = data.split(b"\n")
         self._line_start_cp: list[int] | None = None
         self._by_qualname: dict[str, list[Definition]] | None = None
+        self._by_name_row: dict[int, list[Definition]] | None = None
 
     # -- lookup --------------------------------------------------------
     def by_qualname(self, qualname: str) -> list[Definition]:
@@ -118,7 +119,15 @@ class FileIndex:
     def innermost(self, row: int, bcol: int, attr: str = "name_span") -> Definition | None:
         """The innermost definition whose ``attr`` span contains the point."""
         best: Definition | None = None
-        for d in self.definitions:
+        candidates: Sequence[Definition] = self.definitions
+        if attr == "name_span":  # names sit on one line: only that line's definitions can hold the point
+            if self._by_name_row is None:
+                rows: dict[int, list[Definition]] = {}
+                for d in self.definitions:
+                    rows.setdefault(d.name_span[0][0], []).append(d)
+                self._by_name_row = rows
+            candidates = self._by_name_row.get(row, ())
+        for d in candidates:
             (sr, sc), (er, ec) = getattr(d, attr)
             if (sr, sc) <= (row, bcol) <= (er, ec):
                 if best is None or getattr(best, attr)[0] <= (sr, sc):

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
 from ..errors import LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
-from ..workspace import Workspace
+from ..workspace import RACY_NS, Workspace
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
@@ -39,6 +40,9 @@ ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSea
                                      "useLibraryCodeForTypes": True, "logLevel": "Information"}
 
 # Directories the server never checks unless told to (pyright's default excludes).
+_CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
+# root -> (stat keys of the config files, digest, trusted): environment() runs per bundle.
+_DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
 _NEVER_WALK = frozenset({".git", "node_modules", "__pycache__"})
 
 
@@ -99,13 +103,28 @@ class Session:
     def static_config_digest(ws: Workspace) -> str:
         """sha256 over the client settings and the project's pyright configuration files
         (the interpreter path is left out: it is machine-specific)."""
+        root = str(ws.root)
+        key: list[Any] = [root]
+        for name in _CONFIG_FILES:
+            try:
+                st = os.stat(os.path.join(root, name))
+                key.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            except OSError:
+                key.append(None)
+        hit = _DIGESTS.get(root)
+        if hit is not None and hit[0] == key and hit[2]:
+            return hit[1]
+        read_at = time.time_ns()
         h = hashlib.sha256()
         h.update(json.dumps(ANALYSIS_SETTINGS, sort_keys=True).encode())
-        for name in ("pyrightconfig.json", "pyproject.toml"):
+        for name in _CONFIG_FILES:
             p = ws.root / name
             if p.is_file():
                 h.update(name.encode() + b"\0" + p.read_bytes())
-        return "sha256:" + h.hexdigest()
+        digest = "sha256:" + h.hexdigest()
+        newest = max((max(k[2:]) for k in key[1:] if k), default=0)
+        _DIGESTS[root] = (key, digest, read_at - newest > RACY_NS)  # (as Workspace.read)
+        return digest
 
     # -- lifecycle -----------------------------------------------------------
     async def __aenter__(self) -> "Session":
