@@ -73,9 +73,39 @@ def _plain(obj: Any) -> Any:
     raise _NotPlain
 
 
+def _needs_plain(obj: Any) -> bool:
+    """Whether ``obj`` must go through :func:`_plain` (an integral, tiny or huge float,
+    a non-ASCII or non-str key, an unsafe integer, a type other than
+    dict/list/str/int/float/bool/None).
+
+    A read-only walk: most bundles need no conversion and are written as they are."""
+    t = type(obj)
+    if t is dict:
+        for k, v in obj.items():
+            if type(k) is not str or not k.isascii():
+                return True
+            tv = type(v)
+            if not (tv is str or v is None or tv is bool or (tv is int and -_SAFE_INT <= v <= _SAFE_INT)):
+                if _needs_plain(v):
+                    return True
+        return False
+    if t is list:
+        for v in obj:
+            if not (type(v) is str or v is None) and _needs_plain(v):
+                return True
+        return False
+    if t is str or obj is None or t is bool:
+        return False
+    if t is float:  # written as is unless integral, tiny, huge or not finite
+        return obj.is_integer() or not 1e-4 <= abs(obj) < _SAFE_INT
+    return not (t is int and -_SAFE_INT <= obj <= _SAFE_INT)
+
+
 def canonical_bytes(obj: Any) -> bytes:
     """JCS bytes: sorted keys, no whitespace, ES6 number forms, UTF-8."""
     try:
+        if not _needs_plain(obj):
+            return orjson.dumps(obj, option=_ORJSON_OPTS)
         return orjson.dumps(_plain(obj), option=_ORJSON_OPTS)
     except (_NotPlain, orjson.JSONEncodeError, RecursionError):
         return rfc8785.dumps(obj)

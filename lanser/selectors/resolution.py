@@ -17,6 +17,14 @@ MARGIN = 0.1
 TOP_K = 5
 
 
+def number(x: float) -> float | int:
+    """``x`` rounded to 6 places, as an int when integral: the JSON is the same either
+    way (RFC 8785 writes 1.0 as 1), and a bundle dict is then the same in-process as
+    decoded from a daemon's bytes."""
+    r = round(x, 6)
+    return int(r) if type(r) is float and r.is_integer() else r
+
+
 @dataclass(frozen=True)
 class ScoringSettings:
     weights: dict[str, float] = field(default_factory=lambda: dict(WEIGHTS))
@@ -45,8 +53,8 @@ class Candidate:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "range": list(self.range),
                                "selectionRange": list(self.selection_range),
-                               "score": round(self.score, 6),
-                               "features": {k: round(v, 6) for k, v in sorted(self.features.items())}}
+                               "score": number(self.score),
+                               "features": {k: number(v) for k, v in sorted(self.features.items())}}
         if self.symbol_id is not None:
             out["symbolId"] = self.symbol_id
         if self.label is not None:
@@ -78,7 +86,7 @@ class Resolution:
             "canonical": self.canonical,
             "resolved": {"path": self.path, "range": list(self.range),
                          "selectionRange": list(self.selection_range),
-                         "symbolId": self.symbol_id, "confidence": round(self.confidence, 6)},
+                         "symbolId": self.symbol_id, "confidence": number(self.confidence)},
             "disambiguation": [c.to_json() for c in self.disambiguation],
             "scoring": self.scoring.to_json() if self.scoring else None,
         }

@@ -67,6 +67,9 @@ class LanserLanguageClient(LanguageClient):
         self.tracked = asyncio.Event()      # the server has enumerated the workspace's files
         self.protocol_error = asyncio.Event()  # the server sent a frame that could not be handled
         self.expected_exit = False
+        # Called with "died" or "broken" on a server fault: the session's pending requests
+        # settle at once instead of each keeping a task to wait on the events.
+        self.fault_listeners: set[Callable[[str], None]] = set()
         self.log: list[str] = []
         self.returncode: int | None = None
         self._register_handlers()
@@ -134,8 +137,14 @@ class LanserLanguageClient(LanguageClient):
     async def server_exit(self, server: asyncio.subprocess.Process) -> None:
         self.returncode = server.returncode
         self.exited.set()
+        self._notify_fault("died")
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Malformed frames from the server: remembered, surfaced as E/LS_CRASH by the session.
         self.log.append(f"server error: {type(error).__name__}: {error}")
         self.protocol_error.set()
+        self._notify_fault("broken")
+
+    def _notify_fault(self, what: str) -> None:
+        for listener in list(self.fault_listeners):
+            listener(what)

@@ -80,6 +80,7 @@ class Session:
         self.client: LanserLanguageClient | None = None
         self.info: ServerInfo | None = None
         self.docs: dict[str, _Doc] = {}
+        self._uris: dict[str, str] = {}
         self.restarts = 0
         self._next_id = 0
         self._lock = asyncio.Lock()
@@ -268,19 +269,52 @@ class Session:
         raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
 
     async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
+        """Send one request and wait for its answer, the timeout, or a server fault.
+
+        One plain future settled by callbacks, not a task per thing waited on: a warm
+        ``def`` takes about a millisecond, and three tasks plus ``asyncio.wait`` per
+        request were a measurable part of it.
+        """
         # String ids: pygls keeps our pending requests and the server's own requests to
         # us in one table keyed by id, and pyright numbers its requests 0, 1, 2...; an
         # integer id of ours would be dropped when the server's request of that number
         # is answered.
+        if client.protocol_error.is_set():
+            self._unresponsive = True
+            raise LsCrash(f"{self.spec.name} sent a malformed message earlier "
+                          f"({client.log[-1] if client.log else 'unreadable frame'})")
         self._next_id += 1
         msg_id = f"lanser-{self._next_id}"
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str] = loop.create_future()
+
+        def settle(outcome: str) -> None:
+            if not waiter.done():
+                waiter.set_result(outcome)
+
         fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
+        fut.add_done_callback(lambda _f: settle("answered"))
+        timer = loop.call_later(self.config.timeout, settle, "timeout")
+        client.fault_listeners.add(settle)
         try:
-            await fut
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):  # the server may already be gone
-                client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
+            outcome = await waiter
+        except asyncio.CancelledError:  # interrupted (Ctrl-C): cancel the request too
+            self._unresponsive = True
+            self._cancel(client, fut, msg_id)
             raise
+        finally:
+            timer.cancel()
+            client.fault_listeners.discard(settle)
+        if outcome != "answered":
+            self._cancel(client, fut, msg_id)
+            if outcome == "died":
+                raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {method}")
+            self._unresponsive = True
+            if outcome == "broken":
+                raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {method} "
+                              f"({client.log[-1] if client.log else 'unreadable frame'})")
+            raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {method}")
+        fut.result()  # pygls fails the future (RuntimeError) when the process exits
         raw = client.raw_protocol.raw_results.pop(msg_id, {})
         if "error" in raw and raw["error"]:
             err = raw["error"]
@@ -292,6 +326,13 @@ class Session:
             raise LanserError(f"{method} failed: {err.get('message')} (code {code})")
         return raw.get("result")
 
+    @staticmethod
+    def _cancel(client: LanserLanguageClient, fut: "asyncio.Future[Any]", msg_id: str) -> None:
+        """Give up on a request: drop its future and tell the server (it may be gone)."""
+        fut.cancel()
+        with contextlib.suppress(Exception):
+            client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
+
     async def _request(self, method: str, params: Any) -> Any:
         client = self.client
         if client is None:
@@ -299,9 +340,7 @@ class Session:
         if client.exited.is_set():
             raise LsCrash(f"{self.spec.name} exited (code {client.returncode})")
         try:
-            return await self._wait(self._raw_request(client, method, params), method)
-        except LsTimeout:
-            raise
+            return await self._raw_request(client, method, params)
         except RuntimeError as exc:  # pygls fails pending futures when the process exits
             raise LsCrash(f"{self.spec.name} died during {method}: {exc}") from None
         except (BrokenPipeError, ConnectionResetError) as exc:
@@ -322,7 +361,10 @@ class Session:
 
     # -- documents ------------------------------------------------------------
     def _uri(self, rel: str) -> str:
-        return to_uri(self.ws.root / rel)
+        uri = self._uris.get(rel)
+        if uri is None:  # quoting costs more than the rest of a warm request's sync
+            uri = self._uris[rel] = to_uri(self.ws.root / rel)
+        return uri
 
     def _did_open(self, rel: str, doc: _Doc) -> None:
         assert self.client is not None
