@@ -210,7 +210,7 @@ class Service:
         except LanserError as exc:
             return dump_bundle(error_bundle(cmd, selector, args, exc))
         cacheable = self.cache and cmd in READ_ONLY and not opts.verbose
-        if not cacheable:  # mutations (dry runs too: they read the git state) are never memoized
+        if not cacheable:  # mutations, dry runs too (their edits may reach untracked files)
             async with self.lock:
                 await self.refresh()
                 bundle = await self._run(cmd, selector, args, opts)
