@@ -161,3 +161,25 @@ def test_no_node_process_left_after_a_cli_run(ws: Path) -> None:
         {"path": "geometry.py", "range": [6, 6, 6, 11], "ioRange": [6, 6, 6, 11]}]
     pid = result.bundle["meta"]["volatile"]["serverPid"]
     assert isinstance(pid, int) and wait_gone(pid)
+
+
+@pytest.mark.server
+def test_unsendable_request_fails_at_once_and_the_session_stays_usable(ws: Path) -> None:
+    """A message pygls cannot serialize is Lanser's bug: InternalError now, not a wait for the
+    timeout, and not a server crash (the next request is answered)."""
+    from lanser.errors import InternalError
+
+    with engine_runner(ws, timeout=20) as runner:
+        assert runner.run("hover", "app.py@L1:C1")["status"] == "ok"
+        session = runner.engine.session
+        assert session is not None
+
+        class Opaque:
+            __slots__ = ()
+
+        started = time.monotonic()
+        with pytest.raises(InternalError, match="could not send textDocument/hover"):
+            runner.loop.run_until_complete(session.request("textDocument/hover", Opaque()))
+        assert time.monotonic() - started < 5
+        assert not session.client.protocol_error.is_set()
+        assert runner.run("hover", "app.py@L1:C1")["status"] == "ok"

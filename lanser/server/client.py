@@ -19,6 +19,7 @@ import re
 from typing import Any, Callable
 
 from lsprotocol import types as T
+from pygls.exceptions import JsonRpcInternalError
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCResponseMessage
@@ -70,6 +71,7 @@ class LanserLanguageClient(LanguageClient):
         # Called with "died" or "broken" on a server fault: the session's pending requests
         # settle at once instead of each keeping a task to wait on the events.
         self.fault_listeners: set[Callable[[str], None]] = set()
+        self.send_failure: Exception | None = None  # the last message pygls could not serialize
         self.log: list[str] = []
         self.returncode: int | None = None
         self._register_handlers()
@@ -140,6 +142,11 @@ class LanserLanguageClient(LanguageClient):
         self._notify_fault("died")
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        if source is JsonRpcInternalError:
+            # pygls could not serialize something *we* sent: Lanser's fault, not the
+            # server's.  The session raises it to the caller at once (no wait, no crash).
+            self.send_failure = error
+            return
         # Malformed frames from the server: remembered, surfaced as E/LS_CRASH by the session.
         self.log.append(f"server error: {type(error).__name__}: {error}")
         self.protocol_error.set()

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
-from ..errors import LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
+from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
 from ..workspace import RACY_NS, Workspace
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
@@ -292,7 +292,13 @@ class Session:
             if not waiter.done():
                 waiter.set_result(outcome)
 
+        client.send_failure = None
         fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
+        if client.send_failure is not None:
+            failure, client.send_failure = client.send_failure, None
+            fut.cancel()
+            raise InternalError(f"internal error: could not send {method}: "
+                                f"{type(failure).__name__}: {failure}")
         fut.add_done_callback(lambda _f: settle("answered"))
         timer = loop.call_later(self.config.timeout, settle, "timeout")
         client.fault_listeners.add(settle)
