@@ -442,3 +442,20 @@ def test_result_json_shape(tmp_path: Path) -> None:
         "result": {"applied": True, "message": "applied: 1 file(s) written", "files": ["a.py"],
                    "git": {"git": False}, "via": "lanser"},
     }
+
+
+def test_refused_edit_creates_no_lanser_dir(tmp_path: Path) -> None:
+    """Refusals (globs, stale content, broken syntax) leave the workspace exactly as it was,
+    without even the journal directory; the first accepted apply creates it."""
+    ws, old, new = three_files(tmp_path)
+    plan = plan_from_contents(ws, new)
+    before = snapshot(ws.root, skip_lanser=False)
+    with pytest.raises(FsPermissions):
+        apply_plan(ws, plan, deny=["c/*"])
+    broken = plan_from_contents(ws, {**new, "a/m.py": b"def (:\n"})
+    with pytest.raises(ApplyConflict):
+        apply_plan(ws, broken)
+    assert snapshot(ws.root, skip_lanser=False) == before
+    assert not (ws.root / ".lanser").exists()
+    assert apply_plan(ws, plan).applied
+    assert (ws.root / ".lanser" / ".gitignore").exists()

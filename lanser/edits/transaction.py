@@ -428,8 +428,15 @@ def apply_plan(ws: Workspace, plan: EditPlan, *, allow_dirty: bool = False, allo
     case-only renames; clean git tree (unless ``allow_dirty``); content unchanged
     since planning (skipped with ``via_git``, where ``git apply --3way`` merges
     instead); the result still parses.  Raises the check's LanserError; nothing
-    is written unless every check passes.
+    is written unless every check passes.  A plan refused by a check is refused
+    before ``.lanser/`` (journal and lock) is created, when it does not exist yet.
     """
+    if not plan.is_noop and _lanser_dir(ws, create=False) is None:
+        # Nothing to recover yet: check first, so a refused edit leaves no trace.  Every
+        # check runs again under the lock, which is what makes it binding.
+        checks.check_confidence(confidence, tau, deny_apply_on_ambiguous)
+        checks.run_checks(ws, plan, allow=allow, deny=deny, check_content=not via_git)
+        check_clean(ws, allow_dirty)
     with _locked(ws):
         recovered = tuple(_recover_locked(ws))
         if plan.is_noop:
