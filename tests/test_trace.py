@@ -1,13 +1,17 @@
 """Record with --trace-file on the real server, then replay with no server at all.
 
-One module-scoped recording (three lanser processes: a single def, a batch of
-mixed queries, a rename dry-run) on a copy of fixtures/srcpkg; every test reads
-that trace or a tampered copy of it.
+One module-scoped recording on a copy of fixtures/srcpkg: three lanser
+processes (a single def, a batch of mixed queries, a rename dry-run) make the
+read-only ``trace`` (replayed in place); the ``session`` trace is that plus a
+``lanser reward`` run that writes to the workspace (patch, write, rename, edit,
+a refused write, queries, reset), replayed in a scratch copy.  Every test reads
+one of them or a tampered copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import shutil
 import subprocess
@@ -37,9 +41,78 @@ BATCH = [
 ]
 
 
+# Runs lanser with an audit hook that refuses to start any process: a replay must need none.
+NO_PROCESSES = """
+import runpy, sys
+def refuse(event, args):
+    if event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.fork", "os.forkpty", "os.system",
+                 "os.spawn"):
+        raise RuntimeError(f"replay tried to start a process: {event}")
+sys.addaudithook(refuse)
+sys.argv[0] = "lanser"
+runpy.run_module("lanser", run_name="__main__")
+"""
+
+
 def lanser(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PY, "-m", "lanser", *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=120)
+
+
+def bare_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH holds only the venv's python: no node, pyright or git on it."""
+    bare = tmp_path / "bare-bin"
+    bare.mkdir(exist_ok=True)
+    if not (bare / "python").exists():
+        (bare / "python").symlink_to(PY)
+    env = {"PATH": str(bare)}
+    probe = subprocess.run([PY, "-c", "import shutil; print([shutil.which(n) for n in "
+                                      "('node', 'pyright', 'pyright-langserver', 'git', 'python')])"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert probe.stdout.strip() == f"[None, None, None, None, {str(bare / 'python')!r}]", probe.stdout
+    return env
+
+
+def bare_lanser(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """lanser in ``env``, unable to start any process."""
+    return subprocess.run([PY, "-c", NO_PROCESSES, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def patch_for(ws: Path, rel: str, old: str, new: str) -> str:
+    """A git-style unified diff replacing ``old`` by ``new`` in ``rel``."""
+    before = (ws / rel).read_text(encoding="utf-8")
+    after = before.replace(old, new)
+    assert after != before
+    body = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{rel}", f"b/{rel}"))
+    return f"diff --git a/{rel} b/{rel}\n" + body
+
+
+def reward_steps(ws: Path) -> list[dict[str, Any]]:
+    """A trajectory on srcpkg that writes (and ends with a reset, so the base is back)."""
+    return [
+        {"id": "q-def", "op": "query", "cmd": "def", "selector": SEL_DEF},
+        {"id": "new-module", "op": "write", "path": "src/shop/extra.py",
+         "content": "from shop.models import Item\n\n\ndef label(item: Item) -> int:\n    return item.name\n"},
+        {"id": "fix-attribute", "op": "patch",
+         "patch": patch_for(ws, "src/shop/broken.py", "return cart.size", "return cart.count")},
+        {"id": "rename", "op": "rename", "selector": "py://shop.pricing#format_price", "newName": "render_price"},
+        {"id": "edit", "op": "edit", "selector": "py://shop.models#Cart.total:body", "text": "return 0.0"},
+        {"id": "escape", "op": "write", "path": "../outside.py", "content": "x = 1\n"},
+        {"id": "q-hover", "op": "query", "cmd": "hover",
+         "selector": {"kind": "cursor", "path": "src/shop/service.py", "line": 7, "col": 18}},
+        {"id": "reset", "op": "reset"},
+    ]
+
+
+def write_steps(path: Path, steps: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(s) + "\n" for s in steps), encoding="utf-8")
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file's bytes, except lanser's own .lanser/ directory."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".lanser" not in p.relative_to(root).parts}
 
 
 def has_command(name: str) -> bool:
@@ -76,7 +149,19 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         printed.append(json.loads(p.stdout))
         with open(trace, "a", encoding="utf-8") as fh:
             fh.write(part.read_text(encoding="utf-8"))
-    return {"ws": ws, "trace": trace, "printed": printed, "base": base}
+    # The session: the same operations, then a reward run that writes (and resets at its end).
+    session = base / "session-with-reward.jsonl"
+    shutil.copyfile(trace, session)
+    steps_file = write_steps(base / "reward-steps.jsonl", reward_steps(ws))
+    p = lanser("-w", str(ws), "reward", str(steps_file), "--trace-file", str(session))
+    assert p.returncode == 0, p.stderr
+    records = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [(r["id"], r["status"]) for r in records] == [
+        ("q-def", "ok"), ("new-module", "ok"), ("fix-attribute", "ok"), ("rename", "ok"), ("edit", "ok"),
+        ("escape", "error"), ("q-hover", "ok"), ("reset", "ok")]
+    assert snapshot(ws) == snapshot(ROOT / "fixtures" / "srcpkg")  # the reset put the base back
+    return {"ws": ws, "trace": trace, "printed": printed, "base": base, "session": session,
+            "reward_out": p.stdout, "records": records}
 
 
 @pytest.mark.server
@@ -105,24 +190,6 @@ def test_workspace_digest_names_what_was_read(recorded: dict[str, Any]) -> None:
     diag_ws = TR.operations(TR.read_trace(str(recorded["trace"])))[4]
     assert diag_ws.cmd == "diag" and diag_ws.selector is None
     assert {"src/shop/broken.py", "src/shop/models.py", "src/shop/__init__.py"} <= set(diag_ws.files)
-
-
-@pytest.mark.server
-def test_replay_without_node_or_pyright_is_byte_identical(recorded: dict[str, Any], tmp_path: Path) -> None:
-    # /usr/bin may hold a node on some machines: an empty directory is the PATH then
-    path = "/usr/bin:/bin" if shutil.which("node", path="/usr/bin:/bin") is None else str(tmp_path)
-    env = {"PATH": path}
-    assert shutil.which("node", path=env["PATH"]) is None
-    assert shutil.which("pyright", path=env["PATH"]) is None
-    p = lanser("-w", str(recorded["ws"]), "trace", "replay", str(recorded["trace"]), "--bundles", env=env)
-    assert p.returncode == 0, p.stderr
-    expected = b"".join(canonical_bytes(b) + b"\n" for b in recorded["printed"])
-    assert p.stdout.encode("utf-8") == expected
-    p = lanser("-w", str(recorded["ws"]), "--json", "trace", "replay", str(recorded["trace"]), env=env)
-    assert p.returncode == 0, p.stderr
-    report = [json.loads(line) for line in p.stdout.splitlines()]
-    assert len(report) == len(recorded["printed"])
-    assert {r["status"] for r in report} == {"identical"}
 
 
 @pytest.mark.server
@@ -245,6 +312,248 @@ def test_list_and_show(recorded: dict[str, Any]) -> None:
     assert p.returncode == 3 and "no operation 99" in p.stderr
 
 
+@pytest.mark.server
+def test_replay_without_node_or_pyright_is_byte_identical(recorded: dict[str, Any], tmp_path: Path) -> None:
+    env = bare_env(tmp_path)
+    p = bare_lanser(env, "-w", str(recorded["ws"]), "trace", "replay", str(recorded["trace"]), "--bundles")
+    assert p.returncode == 0, p.stderr
+    expected = b"".join(canonical_bytes(b) + b"\n" for b in recorded["printed"])
+    assert p.stdout.encode("utf-8") == expected
+    p = bare_lanser(env, "-w", str(recorded["ws"]), "--json", "trace", "replay", str(recorded["trace"]))
+    assert p.returncode == 0, p.stderr
+    report = [json.loads(line) for line in p.stdout.splitlines()]
+    assert len(report) == len(recorded["printed"])
+    assert {r["status"] for r in report} == {"identical"}
+
+
+@pytest.mark.server
+def test_session_with_reward_replays_byte_identical_in_a_bare_subprocess(recorded: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    """The issue's must-show: def/refs/hover/diag/rename-dry-run/reward recorded on the real
+    server, replayed where no node, pyright or git is on PATH and no process may start."""
+    env = bare_env(tmp_path)
+    ws, session = recorded["ws"], recorded["session"]
+    before = snapshot(ws)
+    reward_op = TR.operations(TR.read_trace(str(session)))[-1]
+    p = bare_lanser(env, "-w", str(ws), "trace", "replay", str(session), "--bundles")
+    assert p.returncode == 0, p.stderr
+    expected = b"".join(canonical_bytes(b) + b"\n" for b in recorded["printed"] + reward_op.bundles)
+    assert p.stdout.encode("utf-8") == expected
+    # the reward records, regenerated: exactly the bytes `lanser reward` printed
+    p = bare_lanser(env, "-w", str(ws), "trace", "replay", str(session), "--records")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == recorded["reward_out"]
+    p = bare_lanser(env, "-w", str(ws), "trace", "replay", str(session))
+    assert p.returncode == 0, p.stderr
+    assert f"{len(recorded['printed']) + 1} operations replayed, all identical (in a scratch copy" in p.stdout
+    assert snapshot(ws) == before  # the replay wrote nothing into the workspace
+
+
+@pytest.mark.server
+def test_session_trace_holds_the_reward_run(recorded: dict[str, Any]) -> None:
+    ws: Path = recorded["ws"]
+    runs = TR.read_trace(str(recorded["session"]))
+    assert len(runs) == len(TR.read_trace(str(recorded["trace"]))) + 1
+    op = runs[-1].ops[0]
+    assert len(runs[-1].ops) == 1 and op.cmd == "reward" and op.trajectory and op.writes
+    assert op.records == recorded["records"]
+    assert [b["bundleId"] for b in op.bundles] == [r["bundleId"] for r in recorded["records"]]
+    assert [b["request"]["args"]["input"]["id"] for b in op.bundles] == [r["id"] for r in recorded["records"]]
+    assert op.end["exitCode"] == 0 and op.end["steps"] == 8 and op.end["bundleId"] == op.bundles[-1]["bundleId"]
+    # the digest is the workspace as the run began: every Python file and the config at their
+    # base content, and the module the run created as missing
+    base = ROOT / "fixtures" / "srcpkg"
+    for rel in ("src/shop/__init__.py", "src/shop/broken.py", "src/shop/models.py", "src/shop/pricing.py",
+                "src/shop/service.py", "pyproject.toml"):
+        assert op.files[rel] == blob_id((base / rel).read_bytes()), rel
+    assert op.files["src/shop/extra.py"] is None and op.files["pyrightconfig.json"] is None
+    assert "../outside.py" not in op.files
+    # git answers (this copy is no git work tree: null), one per apply and one at the start
+    assert op.git and all(a is None for a in op.git)
+    for b in op.bundles:
+        assert_valid_bundle(b)
+    for r in op.records:
+        assert_valid("reward-record", r)
+    for line in recorded["session"].read_text().splitlines():
+        assert_valid("trace-event", json.loads(line))
+    assert ws.exists()
+
+
+@pytest.mark.server
+def test_session_changed_workspace_file_is_replay_mismatch(recorded: dict[str, Any], tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(recorded["ws"], ws, symlinks=True)
+    with open(ws / "src/shop/models.py", "a") as fh:
+        fh.write("\nEXTRA = 1\n")
+    p = lanser("-w", str(ws), "trace", "replay", str(recorded["session"]))
+    assert p.returncode == 76, (p.stdout, p.stderr)
+    assert p.stderr.startswith("lanser: E/REPLAY_MISMATCH: src/shop/models.py changed since the trace")
+    assert "Traceback" not in p.stderr + p.stdout
+    # a file the trace recorded as missing (the run created it) must still be missing
+    shutil.rmtree(ws)
+    shutil.copytree(recorded["ws"], ws, symlinks=True)
+    (ws / "src/shop/extra.py").write_text("X = 1\n")
+    p = lanser("-w", str(ws), "trace", "replay", str(recorded["session"]))
+    assert p.returncode == 76 and "src/shop/extra.py changed since the trace (recorded blob missing" in p.stderr
+
+
+def _reward_events(lines: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    last_run = json.loads(lines[-1])["run"]
+    return [(i, e) for i, e in ((i, json.loads(line)) for i, line in enumerate(lines)) if e["run"] == last_run]
+
+
+def _reseal(lines: list[str], events: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    start = next(i for i, e in events if e["event"] == "op-start")
+    end_i, end = next((i, e) for i, e in events if e["event"] == "op-end")
+    end["check"] = TR._check(lines[start:end_i])
+    lines[end_i] = TR._line(end)
+    return lines
+
+
+def _edit_record(lines: list[str]) -> list[str]:
+    for i, e in _reward_events(lines):
+        if e["event"] == "record":
+            e["record"]["processReward"]["r"] = 9.0
+            lines[i] = TR._line(e)
+            break
+    return lines
+
+
+def _forge_git(lines: list[str]) -> list[str]:
+    events = _reward_events(lines)
+    for i, e in events:
+        if e["event"] == "git":
+            e["dirtyPaths"] = []  # "a clean git work tree" where there was none
+            lines[i] = TR._line(e)
+    return _reseal(lines, events)
+
+
+def _forge_record(lines: list[str]) -> list[str]:
+    events = _reward_events(lines)
+    for i, e in events:
+        if e["event"] == "record" and e["record"]["id"] == "rename":
+            e["record"]["processReward"]["r"] = 1.5
+            lines[i] = TR._line(e)
+    return _reseal(lines, events)
+
+
+def _drop_git(lines: list[str]) -> list[str]:
+    events = _reward_events(lines)
+    first = next(i for i, e in events if e["event"] == "git")
+    del lines[first]
+    return _reseal(lines, _reward_events(lines))
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("name, edit, message", [
+    ("edited-record", _edit_record, "corrupt trace"),
+    ("forged-git-answers", _forge_git, "operation 10: regenerated bundle"),
+    ("forged-record", _forge_record, "operation 10: regenerated reward records differ"),
+    ("dropped-git-answer", _drop_git, "operation 10: replay asked git about the work tree more often"),
+])
+def test_tampered_reward_trace_is_a_clear_error(recorded: dict[str, Any], tmp_path: Path, name: str, edit: Any,
+                                                message: str) -> None:
+    bad = tmp_path / f"{name}.jsonl"
+    _rewrite(recorded["session"], bad, edit)
+    p = lanser("-w", str(recorded["ws"]), "trace", "replay", str(bad))
+    assert p.returncode == 76, (p.stdout, p.stderr)
+    assert p.stderr.startswith("lanser: E/REPLAY_MISMATCH: ") and message in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+
+
+@pytest.mark.server
+def test_reward_list_and_show(recorded: dict[str, Any]) -> None:
+    t = str(recorded["session"])
+    p = lanser("trace", "list", t, "--op", "reward")
+    assert p.returncode == 0 and p.stdout.startswith("10\treward\t8 steps\texit=0\tok\t")
+    rows = [json.loads(line) for line in lanser("--json", "trace", "list", t, "--op", "reward").stdout.splitlines()]
+    assert [(r["n"], r["steps"], r["selector"]) for r in rows] == [(10, 8, None)]
+    p = lanser("trace", "show", t, "10")
+    assert p.returncode == 0
+    assert "reward (8 steps)" in p.stdout and "workspace (as the run began):" in p.stdout
+    assert "src/shop/extra.py missing" in p.stdout and "git work-tree answers:" in p.stdout
+    assert "  6: line 6 write error exit=71" in p.stdout and "E/FS_PERMISSIONS" in p.stdout
+    assert p.stdout.endswith(recorded["reward_out"])  # the records, as printed
+    shown = json.loads(lanser("--json", "trace", "show", t, "10").stdout)
+    assert shown["records"] == recorded["records"] and len(shown["bundles"]) == 8 and shown["git"]
+
+
+@pytest.mark.server
+def test_reward_without_reset_replays_from_its_base(tmp_path: Path) -> None:
+    """A disk reward run that leaves its changes: the trace's base is the workspace before step 1."""
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    steps = [s for s in reward_steps(ws) if s["id"] in ("new-module", "fix-attribute", "q-hover")]
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "reward", str(write_steps(tmp_path / "s.jsonl", steps)), "--trace-file", str(trace))
+    assert p.returncode == 0, p.stderr
+    assert (ws / "src/shop/extra.py").exists()
+    p2 = lanser("-w", str(ws), "trace", "replay", str(trace))
+    assert p2.returncode == 76 and "as it was when the trace began" in p2.stderr
+    fresh = tmp_path / "fresh"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", fresh, symlinks=True)
+    results = TR.replay(str(trace), str(fresh))
+    assert [r.status for r in results] == ["identical"] and results[0].scratch
+    assert b"".join(canonical_bytes(r) + b"\n" for r in results[0].records).decode() == p.stdout
+    assert snapshot(fresh) == snapshot(ROOT / "fixtures" / "srcpkg")
+
+
+@pytest.mark.server
+def test_in_memory_aggregated_reward_replays_in_place_of_nothing(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    steps = reward_steps(ws)
+    body = [s for s in steps if s["op"] != "reset"]
+    text = "".join(json.dumps(s) + "\n" for s in body) + "\n" + "".join(json.dumps(s) + "\n" for s in body[:3])
+    (tmp_path / "s.jsonl").write_text(text + "{not json\n")
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "reward", str(tmp_path / "s.jsonl"), "--in-memory", "--reset-between",
+               "--aggregate", "min", "--clip", "1", "--trace-file", str(trace))
+    assert p.returncode == 2, p.stderr  # the malformed last line
+    assert snapshot(ws) == snapshot(ROOT / "fixtures" / "srcpkg")
+    op = TR.operations(TR.read_trace(str(trace)))[0]
+    assert op.end["exitCode"] == 2 and op.end["status"] == "error" and not op.git  # in memory: git never asked
+    p2 = lanser("-w", str(ws), "trace", "replay", str(trace), "--records")
+    assert p2.returncode == 0, p2.stderr
+    assert p2.stdout == p.stdout
+
+
+@pytest.mark.server
+def test_reward_in_a_git_work_tree_replays_without_git(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    git = ["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+        subprocess.run(git + cmd, check=True, capture_output=True)
+    steps = [s for s in reward_steps(ws) if s["id"] in ("new-module", "fix-attribute", "reset")]
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "reward", str(write_steps(tmp_path / "s.jsonl", steps)), "--trace-file", str(trace))
+    assert p.returncode == 0, p.stderr
+    op = TR.operations(TR.read_trace(str(trace)))[0]
+    assert op.git[0] == [] and ["src/shop/extra.py"] in op.git  # clean at the start, then our own write
+    assert any(((b.get("edits") or {}).get("result") or {}).get("git", {}).get("git") for b in op.bundles)
+    env = bare_env(tmp_path)
+    q = bare_lanser(env, "-w", str(ws), "trace", "replay", str(trace), "--records")
+    assert q.returncode == 0, q.stderr
+    assert q.stdout == p.stdout
+
+
+def test_replay_session_sets_every_session_attribute(tmp_path: Path) -> None:
+    """ReplaySession skips Session.__init__ (no server lookup); it must still set all it sets."""
+    from lanser.server.session import Session, SessionConfig
+    from lanser.tracereplay import ReplaySession
+    from lanser.server.pyenv import PythonEnv
+    from lanser.server.registry import ServerSpec
+    from lanser.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    real = Session(ws, SessionConfig())
+    spec = ServerSpec(name="pyright", version="x", pinned="x", node="", langserver="", cli="")
+    replayed = ReplaySession(ws, SessionConfig(), queue=[], old_root="file:///x", spec=spec,
+                             python=PythonEnv(None, "replay", "3"))
+    assert set(vars(real)) <= set(vars(replayed))
+
+
 def test_missing_trace_is_not_found(tmp_path: Path) -> None:
     p = lanser("trace", "replay", str(tmp_path / "nope.jsonl"))
     assert p.returncode == 3 and "E/NOT_FOUND" in p.stderr and "Traceback" not in p.stderr
@@ -258,17 +567,26 @@ def test_unwritable_trace_file_is_fs_permissions(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
-def test_applied_edit_is_skipped_never_rewritten(tmp_path: Path) -> None:
-    if not has_command("edit"):
-        pytest.skip("no edit command")
+def test_applied_edit_replays_in_a_scratch_copy_of_its_base(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
     trace = tmp_path / "t.jsonl"
-    p = lanser("-w", str(ws), "edit", "py://shop.pricing#format_price:body", "--text", "return str(price)",
+    p = lanser("-w", str(ws), "--json", "edit", "py://shop.pricing#format_price:body", "--text", "return str(price)",
                "--apply", "--allow-dirty", "--trace-file", str(trace))
     assert p.returncode == 0, p.stderr
-    after = (ws / "src/shop/pricing.py").read_bytes()
-    p = lanser("-w", str(ws), "--json", "trace", "replay", str(trace))
+    applied = json.loads(p.stdout)
+    after = snapshot(ws)
+    # The workspace is past the trace's base now: replaying there is refused, nothing written.
+    p = lanser("-w", str(ws), "trace", "replay", str(trace))
+    assert p.returncode == 76 and "src/shop/pricing.py changed since the trace" in p.stderr
+    assert "as it was when the trace began" in p.stderr and "Traceback" not in p.stderr
+    assert snapshot(ws) == after
+    # Against the base it replays, and the edit is re-applied in a scratch copy only.
+    fresh = tmp_path / "fresh"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", fresh, symlinks=True)
+    p = lanser("-w", str(fresh), "--json", "trace", "replay", str(trace))
     assert p.returncode == 0, p.stderr
-    assert [json.loads(line)["status"] for line in p.stdout.splitlines()] == ["skipped"]
-    assert (ws / "src/shop/pricing.py").read_bytes() == after
+    assert [json.loads(line)["status"] for line in p.stdout.splitlines()] == ["identical"]
+    p = lanser("-w", str(fresh), "trace", "replay", str(trace), "--bundles")
+    assert p.stdout.encode() == canonical_bytes(applied) + b"\n"
+    assert snapshot(fresh) == snapshot(ROOT / "fixtures" / "srcpkg") and not (fresh / ".lanser").exists()

@@ -6,6 +6,9 @@ record is an error record with exitCode 2, and the run went on); 3 when the
 STEPS file cannot be read; a failure of the whole run (the server cannot be
 started, crashes twice) is that error's contract code with one stderr line.
 With ``-o`` the file appears only when the run finished (no partial file).
+With ``--trace-file`` the whole run is one trace operation: frames, git
+answers, the workspace as the run began, every step bundle and every printed
+record (lanser/trace.py); ``lanser trace replay`` regenerates them.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command
+from ..cli import Globals, _recorder, global_command
 from ..engine import Engine
 from ..errors import FsPermissions, LanserError
 from ..progress import Progress
 from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
+from ..trace import trajectory_args
 
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
@@ -86,21 +90,43 @@ class _Sink:
             self.tmp = None
 
 
-async def _run(g: Globals, items: list[Any], options: RewardOptions, sink: _Sink) -> None:
+async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink) -> None:
     engine = Engine(g.options())
+    recorder = _recorder(g, engine)  # --trace-file: the whole run is one trace operation
+    traj = recorder.trajectory("reward", trajectory_args(text, options)) if recorder is not None else None
     steps = sum(1 for i in items if i != SEPARATOR)
     bar = Progress(steps)
+    failure: LanserError | None = None
+    aborted = False
     try:
         runner = TrajectoryRunner(engine, options)
+        emit: Callable[[dict[str, Any]], Any] = sink.write
+        if traj is not None:
+            traj.begin()
+            runner.on_bundle = traj.bundle
+            emit = traj.tee(sink.write)
         await runner.start()
 
         def on_step(rec: dict[str, Any]) -> None:
             bar.update(errors=rec["diagnostics"]["errors"])
 
-        await runner.run(items, emit=sink.write, on_step=on_step)
+        await runner.run(items, emit=emit, on_step=on_step)
+    except LanserError as exc:
+        failure = exc
+        raise
+    except BaseException:
+        aborted = True
+        raise
     finally:
         bar.finish()
         await engine.close()
+        if traj is not None and not aborted:
+            traj.finish(failure.exit_code if failure is not None else _exit_code(items), failure)
+
+
+def _exit_code(items: list[Any]) -> int:
+    """2 when a STEPS line was malformed (it got an error record), else 0."""
+    return 2 if any(isinstance(i, BadLine) for i in items) else 0
 
 
 @global_command("reward")
@@ -135,7 +161,7 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
         sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
         return exc.exit_code
     try:
-        asyncio.run(_run(g, items, options, sink))
+        asyncio.run(_run(g, text, items, options, sink))
         sink.commit()
     except LanserError as exc:
         sink.discard()
@@ -144,7 +170,7 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     except BaseException:
         sink.discard()
         raise
-    return 2 if any(isinstance(i, BadLine) for i in items) else 0
+    return _exit_code(items)
 
 
 COMMANDS = [reward]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -20,11 +21,16 @@ def _fail(exc: LanserError) -> int:
 @click.argument("trace_path", metavar="TRACE")
 @click.option("--only", type=int, default=None, help="Replay only operation N (1-based, as `trace list` numbers it).")
 @click.option("--bundles", "print_bundles", is_flag=True, default=False,
-              help="Print the regenerated bundles (canonical JSON, one a line) instead of the report.")
-def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: bool) -> int:
+              help="Print the regenerated bundles (canonical JSON, one a line; every step of a reward run) "
+                   "instead of the report.")
+@click.option("--records", "print_records", is_flag=True, default=False,
+              help="Print the regenerated reward records (as `lanser reward` printed them) instead of the report.")
+def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: bool, print_records: bool) -> int:
     """Regenerate every recorded bundle from the trace and compare bytes (exit 76 on any mismatch)."""
     from ..trace import replay
 
+    if print_bundles and print_records:
+        raise click.UsageError("give at most one of --bundles and --records")
     try:
         results = replay(trace_path, g.get("workspace", "."), only=only)
     except LanserError as exc:
@@ -32,21 +38,24 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
     bad = [r for r in results if r.status == "mismatch"]
     for r in results:
         if print_bundles:
-            if r.bundle is not None:
-                output.emit_json(r.bundle)
+            for bundle in r.bundles:
+                output.emit_json(bundle)
+        elif print_records:
+            for record in r.records:
+                output.emit_json(record)
         elif g.as_json:
             output.emit_json(r.to_json())
         else:
-            line = f"{r.op.index}: {r.op.cmd} {r.op.selector or ''} -> {r.status}"
-            sys.stdout.write(line + (f": {r.reason}" if r.reason else "") + "\n")
+            what = f"reward ({len(r.bundles)} steps)" if r.op.trajectory else f"{r.op.cmd} {r.op.selector or ''}"
+            sys.stdout.write(f"{r.op.index}: {what} -> {r.status}" + (f": {r.reason}" if r.reason else "") + "\n")
     if bad:
         first = bad[0]
         sys.stderr.write(f"lanser: E/REPLAY_MISMATCH: operation {first.op.index}: {first.reason}\n")
         return 76
-    if not g.as_json and not print_bundles:
-        skipped = sum(r.status == "skipped" for r in results)
-        sys.stdout.write(f"{len(results) - skipped} operations replayed, all identical"
-                         + (f"; {skipped} applied edits skipped\n" if skipped else "\n"))
+    if not g.as_json and not print_bundles and not print_records:
+        where = " (in a scratch copy: the trace writes; the workspace was not touched)" \
+            if any(r.scratch for r in results) else ""
+        sys.stdout.write(f"{len(results)} operations replayed, all identical{where}\n")
     return 0
 
 
@@ -71,7 +80,8 @@ def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None,
         if g.as_json:
             output.emit_json(s)
         else:
-            sys.stdout.write(f"{s['n']}\t{s['cmd']}\t{s['selector'] or '-'}\texit={s['exitCode']}\t"
+            what = f"{s['steps']} steps" if op.trajectory else (s["selector"] or "-")
+            sys.stdout.write(f"{s['n']}\t{s['cmd']}\t{what}\texit={s['exitCode']}\t"
                              f"{s['status']}\t{s['frames']} frames\t{s['bundleId']}\n")
     return 0
 
@@ -80,7 +90,8 @@ def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None,
 @click.argument("trace_path", metavar="TRACE")
 @click.argument("n", type=int)
 def show_cmd(g: Globals, trace_path: str, n: int) -> int:
-    """Operation N of the trace: start, workspace digest, frames (methods), bundle."""
+    """Operation N of the trace: start, workspace digest, frames (methods), git answers, bundle
+    (a reward run: every step and the records it printed)."""
     from ..errors import NotFound
     from ..trace import operations, read_trace
 
@@ -92,13 +103,22 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
         return _fail(exc)
     op = ops[n - 1]
     if g.as_json:
-        output.emit_json({"start": op.start, "frames": op.frames, "workspace": op.files, "bundle": op.bundle,
-                          "end": op.end})
+        shown: dict[str, Any] = {"start": op.start, "frames": op.frames, "git": op.git, "workspace": op.files,
+                                 "end": op.end}
+        if op.trajectory:
+            shown.update(bundles=op.bundles, records=op.records)
+        else:
+            shown["bundle"] = op.bundle
+        output.emit_json(shown)
         return 0
     s = op.summary()
-    out = [f"operation {n} (run {op.run}, op {op.op}): {op.cmd} {op.selector or ''}",
-           f"exit {s['exitCode']} {s['status']}  {s['bundleId']}", "workspace:"]
-    out += [f"  {rel} {blob}" for rel, blob in sorted(op.files.items())]
+    what = f"reward ({s['steps']} steps)" if op.trajectory else f"{op.cmd} {op.selector or ''}"
+    out = [f"operation {n} (run {op.run}, op {op.op}): {what}",
+           f"exit {s['exitCode']} {s['status']}  {s['bundleId']}"]
+    if op.end.get("error"):
+        out.append(f"error: {op.end['error'].get('code')}: {op.end['error'].get('message')}")
+    out.append("workspace (as the run began):" if op.trajectory else "workspace:")
+    out += [f"  {rel} {blob or 'missing'}" for rel, blob in sorted(op.files.items())]
     out.append(f"frames: {len(op.frames)}")
     for fr in op.frames:
         msg = fr["msg"]
@@ -106,6 +126,24 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
             out.append(f"  {fr['dir']} {msg['method']}" + (f" #{msg['id']}" if "id" in msg else ""))
         else:
             out.append(f"  {fr['dir']} response #{msg.get('id')}" + (" (error)" if msg.get("error") else ""))
+    if op.git:
+        out.append(f"git work-tree answers: {len(op.git)}")
+        out += [f"  {'not a git work tree' if a is None else ('dirty: ' + ', '.join(a)) if a else 'clean'}"
+                for a in op.git]
+    if op.trajectory:
+        out.append("steps:")
+        for b in op.bundles:
+            args = (b.get("request") or {}).get("args") or {}
+            pr = b.get("processReward") or {}
+            err = b.get("error") or {}
+            out.append(f"  {args.get('step')}: line {args.get('line')} {args.get('op') or 'invalid'} "
+                       f"{b.get('status')} exit={(b.get('meta') or {}).get('exit_code')} r={pr.get('r')}"
+                       + (f" {err.get('code')}: {err.get('message')}" if err else "") + f"  {b.get('bundleId')}")
+        out.append("records:")
+        sys.stdout.write("\n".join(out) + "\n")
+        for record in op.records:
+            output.emit_json(record)
+        return 0
     out.append("bundle:")
     sys.stdout.write("\n".join(out) + "\n")
     output.emit_json(op.bundle)
