@@ -1,7 +1,9 @@
-"""``lanser batch`` on the real server: one server start, one line per input line, in order."""
+"""``lanser batch`` on the real server: one server start, one line per input line, in order;
+writing steps with the reward runner's semantics."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 import subprocess
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from schema_helpers import assert_valid, assert_valid_bundle
 
-from lanser.batch import batch_exit_code, parse_batch, step_call
+from lanser.batch import batch_exit_code, parse_batch, step_call, writes
 from lanser.rewards.steps import BadLine, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +105,7 @@ def test_batch_trace_replays(big_batch: dict[str, Any]) -> None:
 
 
 @pytest.mark.server
-def test_unsupported_op_and_stdout(tmp_path: Path) -> None:
+def test_reset_with_nothing_to_restore_and_unknown_cmd_on_stdout(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
     inp = tmp_path / "in.jsonl"
@@ -113,11 +115,108 @@ def test_unsupported_op_and_stdout(tmp_path: Path) -> None:
                    '{"id":3,"op":"query","cmd":"explode","selector":"x"}\n')
     proc = lanser("-w", str(ws), "batch", str(inp))
     records = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [(r["id"], r["line"], r["exitCode"]) for r in records] == [(1, 1, 0), (2, 3, 72), (3, 4, 2)]
-    assert records[1]["bundle"]["error"]["code"] == "E/UNSUPPORTED_CAP"
-    assert proc.returncode == 72
+    assert [(r["id"], r["line"], r["exitCode"]) for r in records] == [(1, 1, 0), (2, 3, 0), (3, 4, 2)]
+    reset = records[1]["bundle"]
+    assert reset["request"]["cmd"] == "reward" and reset["request"]["args"]["op"] == "reset"
+    assert reset["request"]["args"]["step"] == 2 and reset["edits"] is None
+    assert proc.returncode == 2
     for r in records:
         assert_valid_bundle(r["bundle"])
+
+
+def _patch(ws: Path, rel: str, old: str, new: str) -> str:
+    before = (ws / rel).read_text(encoding="utf-8")
+    after = before.replace(old, new)
+    body = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{rel}", f"b/{rel}"))
+    return f"diff --git a/{rel} b/{rel}\n" + body
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".lanser" not in p.relative_to(root).parts}
+
+
+def _writing_steps(ws: Path) -> list[dict[str, Any]]:
+    return [
+        {"id": "diag-before", "op": "query", "cmd": "diag"},
+        {"id": "new-module", "op": "write", "path": "src/shop/extra.py",
+         "content": "from shop.models import Item\n\n\ndef label(item: Item) -> int:\n    return item.name\n"},
+        {"id": "fix", "op": "patch", "patch": _patch(ws, "src/shop/broken.py", "return cart.size", "return cart.count")},
+        {"id": "def-new", "op": "query", "cmd": "def", "selector": "src/shop/extra.py@L4:C17"},
+        {"id": "rename", "op": "rename", "selector": "py://shop.pricing#format_price", "newName": "render_price"},
+        {"id": "edit", "op": "edit", "selector": "py://shop.models#Cart.total:body", "text": "return 0.0"},
+        {"id": "escape", "op": "write", "path": "../outside.py", "content": "x = 1\n"},
+        {"id": "broken", "op": "write", "path": "src/shop/models.py", "content": "def (:\n"},
+        {"id": "stale", "op": "patch", "patch": _patch(ws, "src/shop/broken.py", "return cart.size", "return 0")},
+        {"id": "diag-mid", "op": "query", "cmd": "diag"},
+        {"id": "reset", "op": "reset"},
+        {"id": "diag-after", "op": "query", "cmd": "diag"},
+    ]
+
+
+@pytest.mark.server
+def test_writing_steps_do_what_they_do_in_reward(tmp_path: Path) -> None:
+    """patch/write/rename/edit/reset in a batch: the reward runner's semantics and bundles
+    (byte for byte), the safety envelope, reset to where the batch began, a replayable trace."""
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    base = _snapshot(ws)
+    steps = _writing_steps(ws)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(s) + "\n" for s in steps))
+    trace = tmp_path / "t.jsonl"
+    proc = lanser("-w", str(ws), "batch", str(inp), "--trace-file", str(trace))
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["id"], r["exitCode"]) for r in records] == [
+        ("diag-before", 0), ("new-module", 0), ("fix", 0), ("def-new", 0), ("rename", 0), ("edit", 0),
+        ("escape", 71), ("broken", 70), ("stale", 70), ("diag-mid", 0), ("reset", 0), ("diag-after", 0)]
+    assert proc.returncode == 71  # the first failing step's code
+    by_id = {r["id"]: r["bundle"] for r in records}
+    assert by_id["def-new"]["facts"]["definitions"][0]["path"] == "src/shop/models.py"  # saw the written module
+    assert by_id["diag-mid"]["facts"]["counts"]["byFile"]["src/shop/extra.py"]["errors"] == 1
+    assert "src/shop/broken.py" in by_id["diag-before"]["facts"]["counts"]["byFile"]
+    assert by_id["diag-after"]["bundleId"] == by_id["diag-before"]["bundleId"]  # reset: the base again
+    assert _snapshot(ws) == base and not (tmp_path / "outside.py").exists()
+    for r in records:
+        assert_valid("batch-output", r)
+        assert_valid_bundle(r["bundle"])
+    # The same steps through `lanser reward`: every writing step's bundle is the same bundle.
+    ws2 = tmp_path / "ws2"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws2, symlinks=True)
+    rew = lanser("-w", str(ws2), "reward", str(inp))
+    assert rew.returncode == 0, rew.stderr
+    reward = {r["id"]: r for r in map(json.loads, rew.stdout.splitlines())}
+    for s in steps:
+        if s["op"] != "query":
+            assert by_id[s["id"]]["bundleId"] == reward[s["id"]]["bundleId"], s["id"]
+            assert by_id[s["id"]]["processReward"] == reward[s["id"]]["processReward"], s["id"]
+    # The trace replays (in a scratch copy from the base: the batch wrote), without a server.
+    rep = lanser("-w", str(ws), "--json", "trace", "replay", str(trace))
+    assert rep.returncode == 0, rep.stderr
+    assert [json.loads(line)["status"] for line in rep.stdout.splitlines()] == ["identical"] * len(steps)
+    assert _snapshot(ws) == base
+
+
+@pytest.mark.server
+def test_writing_steps_in_a_clean_git_tree_and_refused_on_a_dirty_one(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    git = ["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+        subprocess.run(git + cmd, check=True, capture_output=True)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "op": "write", "path": "src/shop/a.py", "content": "A = 1\n"}) + "\n"
+                   + json.dumps({"id": "b", "op": "write", "path": "src/shop/b.py", "content": "B = 2\n"}) + "\n")
+    proc = lanser("-w", str(ws), "batch", str(inp))
+    # the second write is not refused for the tree our own first write made dirty
+    assert [json.loads(line)["exitCode"] for line in proc.stdout.splitlines()] == [0, 0], proc.stdout
+    inp.write_text(json.dumps({"id": "c", "op": "write", "path": "src/shop/c.py", "content": "C = 3\n"}) + "\n")
+    proc = lanser("-w", str(ws), "batch", str(inp))  # dirty before the batch: refused
+    rec = json.loads(proc.stdout)
+    assert rec["exitCode"] == 71 and rec["bundle"]["error"]["details"]["reason"] == "dirty"
+    assert not (ws / "src/shop/c.py").exists() and proc.returncode == 71
+    proc = lanser("-w", str(ws), "--allow-dirty", "batch", str(inp))
+    assert json.loads(proc.stdout)["exitCode"] == 0 and (ws / "src/shop/c.py").exists()
 
 
 def test_missing_input_is_not_found(tmp_path: Path) -> None:
@@ -131,7 +230,10 @@ def test_step_mapping_is_pure() -> None:
     steps = parse_batch('{"op":"query","cmd":"diag"}\n\n{"op":"rename","selector":"a.py@L1:C1","newName":"b","id":7}\nnope\n')
     assert isinstance(steps[0], Step) and isinstance(steps[1], Step) and isinstance(steps[2], BadLine)
     assert step_call(steps[0]).cmd == "diag" and step_call(steps[0]).selector is None
-    call = step_call(steps[1])
-    assert (call.cmd, call.selector, call.args) == ("rename", "a.py@L1:C1", {"newName": "b", "apply": True})
+    call = step_call(steps[1], 2)
+    raw = {"op": "rename", "selector": "a.py@L1:C1", "newName": "b", "id": 7}
+    assert (call.cmd, call.selector, call.args) == ("rename", "a.py@L1:C1",
+                                                   {"step": raw, "line": 3, "n": 2, "apply": True})
+    assert writes(steps) and not writes(steps[:1])
     assert steps[2].line == 4
     assert batch_exit_code([0, 0]) == 0 and batch_exit_code([0, 3, 2]) == 3

@@ -24,10 +24,15 @@ def _progress(n: int, total: int) -> None:
 
 
 async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
-    from ..batch import parse_batch, run_batch
+    from ..batch import parse_batch, run_batch, writes
 
     steps = parse_batch(text)
     engine = step_runner(g)  # a running daemon's steps, or an in-process Engine
+    if writes(steps):
+        # Writing steps run through the reward runner on the in-process engine, and so do
+        # the queries: one server, which saw every write.  (--daemon require without a
+        # daemon has already failed above.)
+        engine = getattr(engine, "fallback", engine)
     recorder = _recorder(g, engine)
     codes: list[int] = []
     try:
