@@ -61,11 +61,14 @@ class Pair:
         assert st is not None, "the daemon is gone"
         return int(st["requests"])
 
-    def both(self, *args: str, stdin: str | None = None, daemon_requests: int = 1) -> subprocess.CompletedProcess[str]:
-        """Run ``args`` through the daemon on ``a`` and in-process on ``b``; all must agree."""
+    def both(self, *args: str, stdin: str | None = None,
+             daemon_requests: int | None = 1) -> subprocess.CompletedProcess[str]:
+        """Run ``args`` through the daemon on ``a`` and in-process on ``b``; all must agree
+        (and the daemon must have answered ``daemon_requests`` requests, unless None)."""
         before = self.requests()
         via = self.run(self.a, "--daemon", "require", *args, stdin=stdin)
-        assert self.requests() - before == daemon_requests, (args, via.stderr)
+        if daemon_requests is not None:
+            assert self.requests() - before == daemon_requests, (args, via.stderr)
         local = self.run(self.b, "--daemon", "never", *args, stdin=stdin)
         assert (via.returncode, via.stdout, via.stderr) == (local.returncode, local.stdout, local.stderr), args
         assert tree(self.a) == tree(self.b), args
@@ -75,22 +78,25 @@ class Pair:
 @pytest.fixture()
 def pair(tmp_path: Path) -> Iterator[Pair]:
     runtime = Path(tempfile.mkdtemp(prefix="lm", dir="/tmp")) / "run"   # short: sun_path is 108 bytes
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LANSER_RUNTIME_DIR", str(runtime))  # the in-test client calls use it too
-        mp.delenv("LANSER_DAEMON", raising=False)
-        p = Pair(tmp_path, runtime)
-        started = p.run(p.a, "daemon", "start", "--idle-timeout", "600")
-        assert started.returncode == 0, started.stderr
-        pid = C.ping(p.files)["pid"]  # type: ignore[index]
-        try:
-            yield p
-        finally:
-            C.stop(p.files)
-            alive = C.process_alive(pid)
-            if alive:
-                os.kill(pid, 9)
-            shutil.rmtree(runtime.parent, ignore_errors=True)
-            assert not alive, f"daemon {pid} survived 'daemon stop'"
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("LANSER_RUNTIME_DIR", str(runtime))  # the in-test client calls use it too
+            mp.delenv("LANSER_DAEMON", raising=False)
+            p = Pair(tmp_path, runtime)
+            try:
+                started = p.run(p.a, "daemon", "start", "--idle-timeout", "600")
+                assert started.returncode == 0, started.stderr
+                yield p
+            finally:
+                meta = C.read_meta(p.files)
+                C.stop(p.files)
+                pid = int(meta["pid"]) if meta else None
+                alive = pid is not None and C.process_alive(pid)
+                if alive:
+                    os.kill(pid, 9)  # type: ignore[arg-type]
+                assert not alive, f"daemon {pid} survived 'daemon stop'"
+    finally:
+        shutil.rmtree(runtime.parent, ignore_errors=True)
 
 
 def test_writes_classifies_requests() -> None:
@@ -161,23 +167,41 @@ def test_untracked_files_are_never_answered_from_a_stale_memo(pair: Pair) -> Non
 
 
 def test_batch_uses_a_running_daemon(pair: Pair, tmp_path: Path) -> None:
-    steps = [
+    queries = [
         {"op": "query", "cmd": "def", "selector": SEL_DEF, "id": 1},
         {"op": "query", "cmd": "diag"},
-        {"op": "rename", "selector": RENAME, "newName": "disc"},
         {"op": "query", "cmd": "def", "selector": {"kind": "cursor", "path": "src/shop/service.py",
                                                    "line": 6, "col": 17}},
-        {"op": "edit", "selector": BODY, "text": "return 1"},
-        {"op": "query", "cmd": "diag", "selector": "src/shop/pricing.py"},
+        {"op": "query", "cmd": "prepare-rename", "selector": RENAME},
         {"op": "query", "cmd": "hover", "selector": "py://shop.models#Cart"},
     ]
-    path = tmp_path / "steps.jsonl"
-    path.write_text("\n".join(json.dumps(s) for s in steps) + "\nnot json\n")
-    p = pair.both("batch", str(path), daemon_requests=len(steps))
+    path = tmp_path / "queries.jsonl"
+    path.write_text("\n".join(json.dumps(s) for s in queries) + "\nnot json\n")
+    p = pair.both("batch", str(path), daemon_requests=len(queries))   # every query on the daemon
     assert p.returncode == 2  # the malformed last line
     records = [json.loads(line) for line in p.stdout.splitlines()]
-    assert [r["exitCode"] for r in records] == [0] * len(steps) + [2]
+    assert [r["exitCode"] for r in records] == [0] * len(queries) + [2]
+
+
+def test_batch_with_writing_steps_equals_in_process(pair: Pair, tmp_path: Path) -> None:
+    """Wherever a batch's writing steps run (see lanser/batch.py), a daemon on the side
+    changes neither its output nor the files it writes."""
+    steps = [
+        {"op": "query", "cmd": "def", "selector": SEL_DEF},
+        {"op": "rename", "selector": RENAME, "newName": "disc"},
+        {"op": "query", "cmd": "def", "selector": SEL_DEF},
+        {"op": "edit", "selector": BODY, "text": "return 1"},
+        {"op": "query", "cmd": "diag", "selector": "src/shop/pricing.py"},
+    ]
+    path = tmp_path / "steps.jsonl"
+    path.write_text("\n".join(json.dumps(s) for s in steps) + "\n")
+    p = pair.both("batch", str(path), daemon_requests=None)
+    assert p.returncode == 0, p.stderr
     assert "def disc(" in (pair.a / "src/shop/pricing.py").read_text()
+    # the daemon, asked afterwards, sees what the batch wrote
+    moved = pair.both("--json", "def", SEL_DEF)
+    assert json.loads(moved.stdout)["facts"]["definitions"] == [
+        {"path": "src/shop/pricing.py", "range": [0, 4, 0, 8]}]
 
 
 def test_a_traced_mutation_runs_in_process(pair: Pair, tmp_path: Path) -> None:
