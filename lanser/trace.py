@@ -3,7 +3,8 @@
 A trace file holds *runs* (one per ``lanser`` process or batch), each made of
 *operations*.  Every line is one event::
 
-    {"event":"run", "format":"lanser-trace-v1", "run":ID, "root":..., "rootUri":..., "environment":{...}}
+    {"event":"run", "format":"lanser-trace-v1", "run":ID, "root":..., "rootUri":..., "environment":{...},
+     "lanserDir":bool}
     {"event":"op-start", "run":ID, "op":N, "cmd":..., "selector":..., "args":{...}, "options":{...}}
     {"event":"frame", "run":ID, "op":N, "dir":"send"|"recv", "msg":{JSON-RPC message}}
     {"event":"git", "run":ID, "op":N, "dirtyPaths":[...]|null}
@@ -52,6 +53,7 @@ TRACE_FORMAT = "lanser-trace-v1"
 EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
 CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 TRAJECTORY_CMDS = ("reward",)
+LANSER_DIR = ".lanser"  # lanser's own directory in the workspace (edit journal, lock, snapshots)
 
 
 def _line(obj: Any) -> str:
@@ -187,6 +189,9 @@ class Recorder:
         self._frames: list[dict[str, Any]] = []
         self._git: list[list[str] | None] = []
         self._header = False
+        # Whether .lanser/ exists as the run begins: applying checks more before creating it,
+        # so a replay in a scratch copy must start from the same state.
+        self.lanser_dir = os.path.lexists(engine.ws.root / LANSER_DIR)
         try:
             with open(self.path, "a", encoding="utf-8"):
                 pass
@@ -225,7 +230,8 @@ class Recorder:
         if not self._header:
             env = (bundles[0].get("environment") if bundles else None) or self.engine.environment()
             lines.append(_line({"event": "run", "format": TRACE_FORMAT, "run": self.run,
-                                "root": str(ws.root), "rootUri": to_uri(ws.root), "environment": env}))
+                                "root": str(ws.root), "rootUri": to_uri(ws.root), "environment": env,
+                                "lanserDir": self.lanser_dir}))
             self._header = True
         op_lines = [_line({"event": "op-start", **base, "cmd": cmd, "selector": selector, "args": args,
                            "options": self.engine.options.to_json()})]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -40,7 +41,8 @@ from .errors import ContentModified, LanserError, LsCrash, LsTimeout, NotFound, 
 from .server.pyenv import PythonEnv
 from .server.registry import PINNED, ServerSpec
 from .server.session import ServerInfo, Session, SessionConfig, _Doc
-from .trace import Operation, Run, operations, read_trace, trace_base, workspace_digest, workspace_rel
+from .trace import (LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest,
+                    workspace_rel)
 from .workspace import Workspace
 
 _NOT_REPLAYED = ("initialize", "shutdown")
@@ -499,12 +501,16 @@ class _RunReplay:
             await self.engine.close()
 
 
-async def replay_runs(runs: list[Run], workspace: str, *, scratch: bool) -> list[ReplayResult]:
-    """Replay every operation of every run, in order, on one replay engine per run."""
+async def replay_runs(runs: list[Run], workspace: str, *, scratch: bool,
+                      source: Workspace | None = None) -> list[ReplayResult]:
+    """Replay every operation of every run, in order, on one replay engine per run (in a
+    scratch copy of ``source``, the user's workspace, when ``scratch``)."""
     oracle = GitOracle()
     results: list[ReplayResult] = []
     with oracle.installed():
         for run in runs:
+            if scratch:
+                mirror_lanser_dir(Path(workspace), run.header.get("lanserDir"), source)
             state = _RunReplay(run, workspace, oracle, scratch)
             try:
                 for op in run.ops:
@@ -524,6 +530,21 @@ def copy_base(ws: Workspace, base: dict[str, str | None], dest: Path) -> None:
         src = ws.root / rel
         shutil.copyfile(src, dst)
         shutil.copymode(src, dst)
+
+
+def mirror_lanser_dir(scratch: Path, existed: Any, source: Workspace | None) -> None:
+    """Give the scratch copy a ``.lanser/`` exactly when the run began with one (applying
+    checks more when it does not exist yet); its content-addressed ``snapshots/`` come from
+    the workspace.  Traces without the field leave the scratch as it is."""
+    path = scratch / LANSER_DIR
+    if existed is True and not path.exists():
+        path.mkdir()
+        snapshots = source.root / LANSER_DIR / "snapshots" if source is not None else None
+        if snapshots is not None and snapshots.is_dir() and source is not None \
+                and source.contains(Path(os.path.realpath(snapshots))):
+            shutil.copytree(snapshots, path / "snapshots", symlinks=False)
+    elif existed is False and path.exists():
+        shutil.rmtree(path)
 
 
 def replay(path: str, workspace: str, *, only: int | None = None) -> list[ReplayResult]:
@@ -551,5 +572,5 @@ def replay(path: str, workspace: str, *, only: int | None = None) -> list[Replay
             scratch = Path(tmp) / "ws"
             scratch.mkdir()
             copy_base(ws, base, scratch)
-            results = asyncio.run(replay_runs(runs, str(scratch), scratch=True))
+            results = asyncio.run(replay_runs(runs, str(scratch), scratch=True, source=ws))
     return [r for r in results if only is None or r.op.index == only]

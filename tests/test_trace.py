@@ -218,6 +218,12 @@ def test_replay_never_starts_a_server(recorded: dict[str, Any], monkeypatch: pyt
     assert all(r.status == "identical" for r in results), [r.reason for r in results]
     one = TR.replay(str(recorded["trace"]), str(recorded["ws"]), only=3)
     assert [r.op.cmd for r in one] == ["hover"] and one[0].status == "identical"
+    # the session writes: replayed in a scratch copy, the reward runner on the recorded server
+    results = TR.replay(str(recorded["session"]), str(recorded["ws"]))
+    assert all(r.status == "identical" and r.scratch for r in results), [r.reason for r in results]
+    one = TR.replay(str(recorded["session"]), str(recorded["ws"]), only=10)
+    assert [(r.op.cmd, len(r.bundles), r.status) for r in one] == [("reward", 8, "identical")]
+    assert one[0].records == recorded["records"]
 
 
 @pytest.mark.server
@@ -536,6 +542,42 @@ def test_reward_in_a_git_work_tree_replays_without_git(tmp_path: Path) -> None:
     q = bare_lanser(env, "-w", str(ws), "trace", "replay", str(trace), "--records")
     assert q.returncode == 0, q.stderr
     assert q.stdout == p.stdout
+
+
+@pytest.mark.server
+def test_scratch_copy_starts_with_the_lanser_dir_the_run_began_with(tmp_path: Path) -> None:
+    """Applying checks more when .lanser/ does not exist yet (it is created by the first apply):
+    a run that began with one replays from a scratch copy that has one, and the other way round."""
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    (ws / ".lanser").mkdir()
+    steps = [s for s in reward_steps(ws) if s["id"] in ("new-module", "fix-attribute", "reset")]
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "reward", str(write_steps(tmp_path / "s.jsonl", steps)), "--trace-file", str(trace))
+    assert p.returncode == 0, p.stderr
+    header = json.loads(trace.read_text().splitlines()[0])
+    assert header["lanserDir"] is True
+    results = TR.replay(str(trace), str(ws))
+    assert [r.status for r in results] == ["identical"], [r.reason for r in results]
+    fresh = tmp_path / "fresh"  # no .lanser/ here: the scratch copy gets one anyway
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", fresh, symlinks=True)
+    assert [r.status for r in TR.replay(str(trace), str(fresh))] == ["identical"]
+    assert not (fresh / ".lanser").exists()
+
+
+def test_trace_event_schema_knows_git_and_record_events() -> None:
+    from lanser.bundles.schema import errors
+
+    base = {"run": "r1", "op": 1}
+    assert not errors("trace-event", {"event": "git", **base, "dirtyPaths": None})
+    assert not errors("trace-event", {"event": "git", **base, "dirtyPaths": ["a.py"]})
+    assert errors("trace-event", {"event": "git", **base, "dirtyPaths": "a.py"})
+    assert errors("trace-event", {"event": "git", **base})
+    assert errors("trace-event", {"event": "record", **base, "record": {"step": 1}})
+    end = {"event": "op-end", **base, "exitCode": 2, "status": "error", "bundleId": None, "steps": 0,
+           "check": "sha256:" + "0" * 64}
+    assert not errors("trace-event", end)
+    assert errors("trace-event", {**end, "bundleId": "sha256:x"})
 
 
 def test_replay_session_sets_every_session_attribute(tmp_path: Path) -> None:
