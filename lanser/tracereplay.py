@@ -152,6 +152,10 @@ class ReplaySession(Session):
 
     async def start(self) -> None:
         ex = self._pop("initialize")
+        if ex.response is None:  # the recorded start failed: fail the same way
+            if ex.cancelled:
+                raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for initialize")
+            raise LsCrash(f"{self.spec.name} gave no answer to initialize in the trace")
         result = rebase((ex.response or {}).get("result") or {}, self.old_root, self.new_root)
         caps = result.get("capabilities", {}) if isinstance(result, dict) else {}
         self.info = ServerInfo(self.spec.name, self.spec.version, self.spec.version == self.spec.pinned,

@@ -565,6 +565,22 @@ def test_scratch_copy_starts_with_the_lanser_dir_the_run_began_with(tmp_path: Pa
     assert not (fresh / ".lanser").exists()
 
 
+@pytest.mark.server
+def test_reward_run_that_fails_as_a_whole_is_recorded_and_replayed(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    trace = tmp_path / "t.jsonl"
+    steps = write_steps(tmp_path / "s.jsonl", reward_steps(ws)[:2])
+    p = lanser("-w", str(ws), "--timeout", "0.01", "reward", str(steps), "--trace-file", str(trace))
+    assert p.returncode == 64 and p.stdout == "", p.stderr  # node cannot answer initialize in 10 ms
+    op = TR.operations(TR.read_trace(str(trace)))[0]
+    assert (op.end["exitCode"], op.end["status"], op.end["steps"], op.end["bundleId"]) == (64, "error", 0, None)
+    assert op.end["error"]["code"] == "E/LS_TIMEOUT" and not op.bundles and not op.records
+    rows = lanser("--json", "trace", "list", str(trace), "--status", "error").stdout.splitlines()
+    assert [json.loads(r)["exitCode"] for r in rows] == [64]
+    assert [r.status for r in TR.replay(str(trace), str(ws))] == ["identical"]
+
+
 def test_trace_event_schema_knows_git_and_record_events() -> None:
     from lanser.bundles.schema import errors
 
