@@ -156,7 +156,7 @@ class AsyncLanserClient(_Operations[Awaitable[dict[str, Any]]]):
                     err = resp.get("error") or {}
                     raise LsCrash(f"the daemon refused the request: {err.get('code')}: {err.get('message')}")
                 await self._disconnect()
-                if attempt or cmd not in P.READ_ONLY:  # a mutation may have landed: do not repeat it
+                if attempt or P.writes(cmd, args):  # an apply may have landed: do not repeat it
                     raise LsCrash(f"the daemon went away during {cmd}")
         raise AssertionError("unreachable")
 
@@ -253,7 +253,7 @@ class SyncLanserClient(_Operations[dict[str, Any]]):
                 raise LsCrash(f"the daemon refused the request: {err.get('code')}: {err.get('message')}")
             self._conn.close()
             self._conn = None
-            if attempt or cmd not in P.READ_ONLY:
+            if attempt or P.writes(cmd, args):
                 raise LsCrash(f"the daemon went away during {cmd}")
         raise AssertionError("unreachable")
 

@@ -88,6 +88,19 @@ def blob_id(data: bytes) -> str:
 RACY_NS = 2_000_000_000
 _READ_CACHE_MAX = 512
 
+StatKey = tuple[int, int, int, int]
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    """What must stay equal for a cached read of a file to still be its content."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def settled(st: os.stat_result, read_at_ns: int) -> bool:
+    """Whether a read at ``read_at_ns`` may be trusted while ``stat_key`` stays equal: the
+    file's last change must be older than a timestamp tick (git's racy-clean rule)."""
+    return read_at_ns - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
+
 
 class Workspace:
     """A root directory and the rules for paths inside it."""
@@ -99,7 +112,7 @@ class Workspace:
         self.root = Path(os.path.realpath(path))
         self._root_str = str(self.root)
         # rel -> (stat key, trusted, SourceFile): warm engines read the same files per call.
-        self._files: dict[str, tuple[tuple[int, ...], bool, SourceFile]] = {}
+        self._files: dict[str, tuple[StatKey, bool, SourceFile]] = {}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -153,7 +166,7 @@ class Workspace:
             raise FsPermissions(f"cannot read {rel}: permission denied") from None
         if stat.S_ISDIR(st.st_mode):
             raise NotFound(f"{rel} is a directory, not a file")
-        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        key = stat_key(st)
         hit = self._files.get(rel)
         if hit is not None and hit[0] == key and hit[1]:
             return hit[2]
@@ -165,8 +178,7 @@ class Workspace:
         src = hit[2] if hit is not None and hit[2].raw == raw else decode_source(raw, rel)
         if len(self._files) >= _READ_CACHE_MAX:
             self._files.clear()
-        trusted = now - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
-        self._files[rel] = (key, trusted, src)
+        self._files[rel] = (key, settled(st, now), src)
         return src
 
     def python_files(self) -> list[str]:

@@ -26,12 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..workspace import SKIP_DIRS, Workspace
+from ..workspace import SKIP_DIRS, StatKey, Workspace, settled, stat_key
 
 CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
-RACY_NS = 2_000_000_000
-
-StatKey = tuple[int, int, int, int]
 
 
 class Scanner:
@@ -43,22 +40,27 @@ class Scanner:
         self.rehashed = 0  # files read and hashed so far (for status and tests)
 
     def scan(self, extra: Iterable[str] = ()) -> dict[str, str]:
-        """rel -> sha256 of the current bytes, for every tracked file that exists."""
-        root = self.ws.root
+        """rel -> sha256 of the current bytes, for every tracked file that exists.
+
+        Runs before every answer, so paths stay strings (pathlib per file cost more
+        than the stat calls)."""
+        root = str(self.ws.root)
+        join = os.path.join
         rels = set(python_files(self.ws)) | set(extra)
-        rels.update(name for name in CONFIG_FILES if (root / name).is_file())
+        rels.update(name for name in CONFIG_FILES if os.path.isfile(join(root, name)))
         out: dict[str, str] = {}
         now = time.time_ns()
         for rel in rels:
-            path = root / rel
+            path = join(root, rel)
             try:
                 st = os.stat(path)
-                key: StatKey = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+                key = stat_key(st)
                 old = self._seen.get(rel)
                 if old is not None and old[0] == key:
                     out[rel] = old[1]
                     continue
-                data = path.read_bytes()
+                with open(path, "rb") as fh:
+                    data = fh.read()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 continue
             except OSError:
@@ -66,8 +68,7 @@ class Scanner:
                 continue
             digest = hashlib.sha256(data).hexdigest()
             self.rehashed += 1
-            racy = now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
-            self._seen[rel] = (None if racy else key, digest)
+            self._seen[rel] = (key if settled(st, now) else None, digest)
             out[rel] = digest
         for gone in set(self._seen) - rels:
             del self._seen[gone]

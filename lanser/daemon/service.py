@@ -27,6 +27,8 @@ import weakref
 from dataclasses import fields
 from typing import Any
 
+import orjson
+
 from ..engine import Engine, Options, error_bundle
 from ..errors import FsPermissions, InternalError, LanserError
 from ..selectors import parse_selector
@@ -51,7 +53,8 @@ def looks_like_selector(target: str) -> bool:
 
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:
-    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The bundle as compact JSON in its own key order (the memo's and the wire's form)."""
+    return orjson.dumps(bundle)
 
 
 class _SharedEngine(Engine):
@@ -192,7 +195,7 @@ class Service:
         if unknown:
             raise InternalError(f"unknown option(s) {', '.join(unknown)}")
         ws = options.get("workspace")
-        if ws and os.path.realpath(ws) != str(self.ws.root):
+        if ws and ws != str(self.ws.root) and os.path.realpath(ws) != str(self.ws.root):
             raise FsPermissions(f"this daemon serves {self.ws.root}, not {ws}")
         clean = {k: v for k, v in options.items() if k not in IDENTITY_OPTIONS and v is not None}
         for key in ("allow", "deny"):
@@ -308,7 +311,7 @@ class Service:
     async def run(self, cmd: str, selector: str | None = None, args: dict[str, Any] | None = None,
                   options: dict[str, Any] | None = None) -> dict[str, Any]:
         """Like :meth:`handle`, as a fresh dict the caller may keep or change."""
-        return json.loads(await self.handle(cmd, selector, args, options))
+        return orjson.loads(await self.handle(cmd, selector, args, options))
 
     async def _run(self, cmd: str, selector: str | None, args: dict[str, Any], opts: Options) -> dict[str, Any]:
         for attempt in range(2):

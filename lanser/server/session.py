@@ -24,7 +24,7 @@ from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
 from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
-from ..workspace import RACY_NS, Workspace
+from ..workspace import Workspace, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
@@ -41,7 +41,7 @@ ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSea
 
 # Directories the server never checks unless told to (pyright's default excludes).
 _CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
-# root -> (stat keys of the config files, digest, trusted): environment() runs per bundle.
+# root -> (stat keys of the config files, digest, settled): environment() runs per bundle.
 _DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
 _NEVER_WALK = frozenset({".git", "node_modules", "__pycache__"})
 
@@ -105,13 +105,13 @@ class Session:
         """sha256 over the client settings and the project's pyright configuration files
         (the interpreter path is left out: it is machine-specific)."""
         root = str(ws.root)
-        key: list[Any] = [root]
+        stats: list[os.stat_result | None] = []
         for name in _CONFIG_FILES:
             try:
-                st = os.stat(os.path.join(root, name))
-                key.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                stats.append(os.stat(os.path.join(root, name)))
             except OSError:
-                key.append(None)
+                stats.append(None)
+        key = [stat_key(st) if st else None for st in stats]
         hit = _DIGESTS.get(root)
         if hit is not None and hit[0] == key and hit[2]:
             return hit[1]
@@ -123,8 +123,7 @@ class Session:
             if p.is_file():
                 h.update(name.encode() + b"\0" + p.read_bytes())
         digest = "sha256:" + h.hexdigest()
-        newest = max((max(k[2:]) for k in key[1:] if k), default=0)
-        _DIGESTS[root] = (key, digest, read_at - newest > RACY_NS)  # (as Workspace.read)
+        _DIGESTS[root] = (key, digest, all(settled(st, read_at) for st in stats if st))
         return digest
 
     # -- lifecycle -----------------------------------------------------------
