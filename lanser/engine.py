@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform as _platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Awaitable, Callable
 
 from lsprotocol import types as T
@@ -54,7 +54,12 @@ class Options:
     deny: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a scalar or a tuple of str: no deep copy needed (asdict is slow,
+        # and the daemon keys every request on this).
+        return {f.name: getattr(self, f.name) for f in _OPTION_FIELDS}
+
+
+_OPTION_FIELDS = fields(Options)
 
 
 @dataclass
