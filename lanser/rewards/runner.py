@@ -5,8 +5,11 @@ For each step the runner builds an edit plan (``patch``, ``write``, ``rename``,
 (:func:`lanser.edits.apply_plan` with the global safety options), tells the
 session which files changed (``sync``: the new text stays open in the server,
 so the next pull sees it; deletions are closed and notified), then pulls the
-workspace's diagnostics (pull = answered once analysis is done, no sleeping)
-and builds the step's record with :func:`lanser.rewards.records.build_record`.
+diagnostics (pull = answered once analysis is done, no sleeping) of the files
+the step can affect (:mod:`lanser.rewards.affected`: the changed files and
+everything importing them; everything when unsure), keeps every other file's
+diagnostics from the previous pull, and builds the step's record with
+:func:`lanser.rewards.records.build_record`.
 
 A step that fails leaves the workspace as it was (plans are applied all or
 nothing, and a failing plan is never applied): its record has
@@ -43,8 +46,10 @@ from ..errors import ApplyConflict, FsPermissions, InternalError, LanserError, N
 from ..selectors.resolution import Resolution
 from ..server.session import Session
 from ..workspace import SourceFile, Workspace, decode_source
+from .affected import FileImports, ImportGraph, affected_files, parse_imports
 from .formula import AGGREGATES, DEFAULT_WEIGHTS, Weights, check_clip, check_diag_term
 from .records import aggregate, build_record
+from .stdlib import python_version, stdlib_names, typeshed_dir
 from .steps import SEPARATOR, BadLine, Step
 
 SEVERITY_NAMES: tuple[str, ...] = ("error", "warning", "information")
@@ -168,6 +173,7 @@ class _Outcome:
 class _State:
     diags: list[dict[str, Any]] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # raw, per pulled file
 
 
 class TrajectoryRunner:
@@ -189,6 +195,12 @@ class TrajectoryRunner:
         self._allow_dirty = engine.options.allow_dirty
         # Told every step's bundle as it is built (batch prints them; --trace-file records them).
         self.on_bundle: Callable[[dict[str, Any]], Any] | None = None
+        self.pending: dict[str, str] = {}  # rel -> created|changed|deleted since the last pull
+        self.last_pulled: list[str] | None = None  # files the last pull asked for (None: all)
+        self._files: set[str] = set()  # the files the last pull covered
+        self._imports: dict[str, tuple[str, FileImports | None]] = {}  # rel -> (text, imports)
+        self._stdlib_names: frozenset[str] | None = None
+        self._restarts = -1
 
     @property
     def ws(self) -> Workspace:
@@ -217,36 +229,109 @@ class TrajectoryRunner:
 
     # -- diagnostics ---------------------------------------------------------
     async def _pull(self) -> _State:
+        """The diagnostics now: the files the pending changes can affect are pulled (all of
+        them at the start, after a server restart or when the rule is unsure); every
+        other file keeps its diagnostics from the previous pull (see rewards/affected.py)."""
         session = await self.engine.server()
-        self._open_all(session)
-        by_file = await session.diagnostics()
-        if isinstance(self.ws, OverlayWorkspace):
-            by_file = {p: d for p, d in by_file.items() if self.ws.overlay.get(p, b"") is not None}
+        files = self._open_all(session)
+        pending, self.pending = self.pending, {}
+        # Files that came or went by other means than our steps count as created/deleted.
+        for rel in set(files) - self._files - set(pending):
+            pending[rel] = "created"
+        for rel in self._files - set(files) - set(pending):
+            pending[rel] = "deleted"
+        prev = self.state
+        targets = self._targets(session, files, pending)
+        self.last_pulled = sorted(targets) if targets is not None else None
+        self._files = set(files)
+        if targets is None:
+            by_file = await session.diagnostics(files)
+            self._restarts = session.restarts
+        else:
+            present = set(files)
+            by_file = {p: d for p, d in prev.by_file.items() if p in present and p not in targets}
+            by_file.update(await session.diagnostics(sorted(targets)))
         items = N.diagnostics(by_file)
+        fresh = set(pending) | (set(targets) if targets is not None else set(files))
         texts: dict[str, str] = {}
         for path in sorted({d["path"] for d in items}):
+            if path in prev.texts and path not in fresh and targets is not None:
+                texts[path] = prev.texts[path]
+                continue
             try:
                 texts[path] = self.ws.read(path).text
             except LanserError:
                 pass
-        return _State(items, texts)
+        return _State(items, texts, by_file)
 
-    def _open_all(self, session: Session) -> None:
+    def _targets(self, session: Session, files: list[str], pending: dict[str, str]) -> frozenset[str] | None:
+        """The files to pull, or None for all of them."""
+        if not self.started or session.restarts != self._restarts:
+            return None
+        graph = self._graph(session, files, self._stdlib(session))
+        targets = affected_files(graph, pending, previous_files=self._files)
+        if targets is None:
+            self._stdlib_names = None
+        return targets
+
+    def _graph(self, session: Session, files: list[str], stdlib: frozenset[str]) -> ImportGraph:
+        """The import graph of ``files``, re-parsing only files whose text changed."""
+        imports: dict[str, FileImports | None] = {}
+        for rel in files:
+            doc = session.docs.get(rel)
+            if doc is not None:
+                text: str | None = doc.text
+            else:
+                try:
+                    text = self.ws.read(rel).text
+                except LanserError:
+                    text = None
+            cached = self._imports.get(rel)
+            if cached is not None and text is not None and cached[0] == text:
+                imports[rel] = cached[1]
+                continue
+            parsed = parse_imports(rel, text) if text is not None else None
+            if text is not None:
+                self._imports[rel] = (text, parsed)
+            imports[rel] = parsed
+        for rel in set(self._imports) - set(files):
+            del self._imports[rel]
+        return ImportGraph(imports, stdlib)
+
+    def _stdlib(self, session: Session) -> frozenset[str]:
+        """The standard-library names of the pinned server's typeshed for the analysed
+        Python (recomputed after a configuration change: pythonVersion may have moved)."""
+        if self._stdlib_names is None:
+            version = python_version(self.ws.root, session.python.full_version)
+            self._stdlib_names = stdlib_names(typeshed_dir(session.spec.name), version)
+        return self._stdlib_names
+
+    def _open_all(self, session: Session) -> list[str]:
         """Every Python file the server may check is kept open: the server re-checks open
-        files when a file they import changes (a closed file's pulled diagnostics can be stale)."""
-        for rel in session.candidate_files():
+        files when a file they import changes (a closed file's pulled diagnostics can be stale).
+        Returns those files (less the ones an in-memory step deleted)."""
+        files = session.candidate_files()
+        for rel in files:
             if rel in session.docs or not rel.endswith((".py", ".pyi")):
                 continue
             try:
                 session.sync(rel, self.ws.read(rel).text)
             except LanserError:
                 continue  # undecodable or vanished: the server reads it from disk
+        if isinstance(self.ws, OverlayWorkspace):
+            files = [p for p in files if self.ws.overlay.get(p, b"") is not None]
+        return files
 
     def _sync(self, changes: Iterable[FileChange]) -> None:
         """Tell the session what changed: open/update Python files in memory, notify the disk."""
         session = self.engine.session
         assert session is not None
         events: dict[str, str] = {}
+        changes = list(changes)
+        for c in changes:
+            kind = "deleted" if c.after is None else "created" if c.before is None else "changed"
+            if self.pending.get(c.path, "changed") == "changed" or kind != "changed":
+                self.pending[c.path] = kind
         for c in changes:
             is_py = c.path.endswith((".py", ".pyi"))
             if c.after is None:
@@ -356,7 +441,7 @@ class TrajectoryRunner:
         ctx = self._context(step)
         res = out.resolution = ctx.resolve()
         src = self.ws.read(res.path)
-        te = replacement_edit(src.lines, list(res.range), step.raw["text"], res.encoding, src.newline)
+        te = replacement_edit(list(src.lines), list(res.range), step.raw["text"], res.encoding, src.newline)
         plan = plan_from_workspace_edit(self.ws, {"changes": {res.path: [te]}}, encoding=res.encoding,
                                         label=label)
         if plan.is_noop:

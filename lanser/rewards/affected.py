@@ -1,0 +1,295 @@
+"""Which files' diagnostics can change when a step changes some files (the "affected files" rule).
+
+The reward runner pulls diagnostics after every step.  With pull diagnostics
+the server checks exactly the files it is asked about, so asking only for the
+files whose diagnostics *can* have changed, and reusing the previous step's
+answers for the rest, gives the same counts for less work.  This module
+decides that set from import statements alone (pure: texts in, paths out);
+the runner and rewards/stdlib.py do the I/O.
+
+A file's diagnostics depend only on its own text, the configuration and the
+modules it imports, transitively.  So after a step, affected are:
+
+1. every changed or created Python file;
+2. every file whose imports name a changed module: ``import a.b`` names ``a``
+   and ``a.b``; ``from a.b import c`` names ``a.b`` and ``a.b.c``; a relative
+   import names the dotted path from the workspace root (``from .m import x``
+   in ``pkg/n.py`` names ``pkg.m`` and ``pkg.m.x``, ``from . import m`` names
+   ``pkg`` and ``pkg.m``); ``from a import *`` names every submodule of ``a``.
+   A from-import does not name the packages above its module: the server
+   reads only the module it names (and records only that one as imported, so
+   it is also all the server itself re-checks after a change);
+3. for a created or deleted file, also every file whose imports name a
+   directory that appeared or vanished with it (a new namespace package);
+   its own module name is already covered by 2 (an unresolved import that now
+   resolves, a ``.pyi`` beside a ``.py``, a new ``__init__.py``);
+4. repeatedly, every file importing an affected file (types flow through
+   imports).
+
+A file's module name is taken from every suffix of its path (``src/pkg/m.py``
+is ``m``, ``pkg.m`` and ``src.pkg.m``), so every search root is covered: the
+workspace, ``src``, ``extraPaths``, ``typings``, and the importing file's own
+directory (the server's last resort for an import found nowhere else).  A
+suffix that starts inside a regular package and whose first part is a
+standard-library module is left out: the server takes the standard library
+from its typeshed before it ever looks there.
+
+When the rule cannot be sure it answers ``None`` (pull everything): a
+changed configuration file (``pyrightconfig.json``, ``pyproject.toml``, any
+``.json``/``.toml`` a configuration may extend, ``py.typed``, ``.pth``), a
+native module, a Python file outside the checked set, a workspace
+``__builtins__.pyi`` (imported by every file), a root ``__init__.py``.  A
+file that does not parse (with this Python's ``ast``) has unknown imports,
+so every change affects it.  Library code outside the workspace may itself
+import a workspace module (the server resolves the workspace first, for
+library files too), and the graph does not see library imports: so when a
+Python file changes, every file that imports anything from outside the
+workspace other than the standard library is affected too.  (The rule never
+asks which packages are installed: the same workspace gives the same pulls
+on every machine, which keeps recorded traces replayable.)
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+PY_SUFFIXES = (".py", ".pyi")
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
+CONFIG_NAMES = frozenset({"pyrightconfig.json", "pyproject.toml", "py.typed"})
+CONFIG_SUFFIXES = (".json", ".toml", ".pth")
+# Resolved for every file before anything else (a workspace file of that name wins).
+IMPLICIT_MODULES = frozenset({"__builtins__"})
+
+CHANGED, CREATED, DELETED = "changed", "created", "deleted"
+
+
+@dataclass(frozen=True)
+class FileImports:
+    """What one file imports, as dotted names with their parents."""
+
+    modules: frozenset[str] = frozenset()         # absolute imports
+    relative: frozenset[str] = frozenset()        # relative imports, as paths from the root
+    wildcards: frozenset[str] = frozenset()       # ``from X import *`` (absolute X)
+    relative_wildcards: frozenset[str] = frozenset()
+    absolute_tops: frozenset[str] = frozenset()   # first parts of the absolute imports
+
+
+def _strip_py(name: str) -> str:
+    for suffix in PY_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def module_parts(rel: str) -> list[str]:
+    """Dotted-name parts of a path: ``pkg/__init__.py`` is ``pkg``; a non-Python file
+    stands for its directory."""
+    parts = rel.split("/")
+    if not rel.endswith(PY_SUFFIXES):
+        return parts[:-1]
+    parts[-1] = _strip_py(parts[-1])
+    if parts[-1] == "__init__":
+        parts.pop()
+    return parts
+
+
+def module_names(rel: str) -> frozenset[str]:
+    """Every dotted name the file at ``rel`` could be imported as: one per path suffix
+    (plus the name without ``-stubs`` for a stub package directory)."""
+    return frozenset(name for _, name in _suffix_names(module_parts(rel)))
+
+
+def _suffix_names(parts: list[str]) -> list[tuple[int, str]]:
+    """(index of the first part, dotted name) for every suffix of ``parts``."""
+    out = []
+    for i in range(len(parts)):
+        tail = parts[i:]
+        out.append((i, ".".join(tail)))
+        if tail[0].endswith("-stubs") and len(tail[0]) > len("-stubs"):
+            out.append((i, ".".join([tail[0][: -len("-stubs")], *tail[1:]])))
+    return out
+
+
+def _with_parents(name: str) -> list[str]:
+    bits = name.split(".")
+    return [".".join(bits[: i + 1]) for i in range(len(bits))]
+
+
+def parse_imports(rel: str, text: str) -> FileImports | None:
+    """The imports of one file: every ``import`` statement anywhere in it (conditional, in a
+    function, under ``TYPE_CHECKING``); None when it does not parse."""
+    try:
+        tree = ast.parse(text, filename=rel)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    here = rel.split("/")[:-1]  # the directory a relative import starts from
+    modules: set[str] = set()
+    relative: set[str] = set()
+    wildcards: set[str] = set()
+    relative_wildcards: set[str] = set()
+    tops: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                modules.update(_with_parents(alias.name))
+                tops.add(alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.level - 1 > len(here):
+                    continue  # above the workspace root: never a workspace file
+                base = here[: len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+                names, wild = relative, relative_wildcards
+            else:
+                base = (node.module or "").split(".")
+                names, wild = modules, wildcards
+                tops.add(base[0])
+            name = ".".join(base)
+            if name:
+                names.add(name)  # not the packages above it: only the named module is read
+            for alias in node.names:
+                if alias.name == "*":
+                    if name:
+                        wild.add(name)
+                else:
+                    names.add(f"{name}.{alias.name}" if name else alias.name)
+    return FileImports(frozenset(modules), frozenset(relative), frozenset(wildcards),
+                       frozenset(relative_wildcards), frozenset(tops))
+
+
+def _dirs_of(rel: str) -> list[str]:
+    """Every directory above ``rel`` inside the workspace, deepest first (not the root)."""
+    bits = rel.split("/")[:-1]
+    return ["/".join(bits[:i]) for i in range(len(bits), 0, -1)]
+
+
+class ImportGraph:
+    """The checked files' imports (None = unknown: the file did not parse), indexed by name.
+
+    ``stdlib``: top-level modules the server always takes from its typeshed."""
+
+    def __init__(self, imports: Mapping[str, FileImports | None], stdlib: frozenset[str] = frozenset()) -> None:
+        self.imports = dict(imports)
+        self.stdlib = stdlib
+        self.unknown = frozenset(r for r, i in self.imports.items() if i is None)
+        self._by_name: dict[str, set[str]] = {}
+        self._by_path: dict[str, set[str]] = {}
+        self._wild: list[tuple[str, str]] = []
+        self._rel_wild: list[tuple[str, str]] = []
+        self._dir_files: dict[str, int] = {}
+        for rel, imp in self.imports.items():
+            for d in _dirs_of(rel):
+                self._dir_files[d] = self._dir_files.get(d, 0) + 1
+            if imp is None:
+                continue
+            for name in imp.modules:
+                self._by_name.setdefault(name, set()).add(rel)
+            for name in imp.relative:
+                self._by_path.setdefault(name, set()).add(rel)
+            self._wild.extend((w, rel) for w in imp.wildcards)
+            self._rel_wild.extend((w, rel) for w in imp.relative_wildcards)
+        self._package_dirs = frozenset(rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in self.imports
+                                       if rel.rsplit("/", 1)[-1] in ("__init__.py", "__init__.pyi"))
+        self.top_names = frozenset(t for r in self.imports for t in self.rootable_tops(r))
+
+    # -- names -------------------------------------------------------------------
+    def _rootable(self, rel: str, index: int) -> bool:
+        """Is the directory holding the ``index``-th part of ``rel`` possibly a search root
+        (not itself a regular package)?"""
+        return "/".join(rel.split("/")[:index]) not in self._package_dirs
+
+    def rootable_tops(self, rel: str) -> frozenset[str]:
+        """First parts of ``rel``'s names as imported from a possible search root."""
+        parts = module_parts(rel)
+        return frozenset(parts[i] for i in range(len(parts)) if self._rootable(rel, i))
+
+    def _absolute_names(self, rel: str) -> set[str]:
+        out = set()
+        for i, name in _suffix_names(module_parts(rel)):
+            if name.split(".")[0] in self.stdlib and not self._rootable(rel, i):
+                continue  # the standard library wins before the importing directory is tried
+            out.add(name)
+        return out
+
+    def external_importers(self) -> frozenset[str]:
+        """Files importing something from outside the workspace other than the standard
+        library (library code that may in turn import a workspace module)."""
+        inside = self.top_names | self.stdlib | {""}
+        return frozenset(r for r, i in self.imports.items()
+                         if i is not None and any(t not in inside for t in i.absolute_tops))
+
+    def has_files_under(self, directory: str, besides: str) -> bool:
+        count = self._dir_files.get(directory, 0)
+        if besides in self.imports and besides.startswith(directory + "/"):
+            count -= 1
+        return count > 0
+
+    # -- who imports what ------------------------------------------------------------
+    def importers(self, rel: str) -> set[str]:
+        """Files whose imports name the module at ``rel`` (a file, or a directory's package)."""
+        names = self._absolute_names(rel)
+        path = ".".join(module_parts(rel))
+        out: set[str] = set(self._by_path.get(path, ()))
+        for name in names:
+            out |= self._by_name.get(name, set())
+        for wild, who in self._wild:
+            if any(n.startswith(wild + ".") for n in names):
+                out.add(who)
+        for wild, who in self._rel_wild:
+            if path.startswith(wild + "."):
+                out.add(who)
+        out.discard(rel)
+        return out
+
+
+def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
+                   previous_files: Iterable[str] = ()) -> frozenset[str] | None:
+    """The files of ``graph`` (the state after the step) whose diagnostics can differ after
+    ``changes`` (path -> created|changed|deleted); None when unsure (pull them all).
+    ``previous_files``: the files checked before the step."""
+    known = set(graph.imports) | set(previous_files)
+    seeds: set[str] = set()
+    python_touched = False
+    for rel, kind in sorted(changes.items()):
+        name = rel.rsplit("/", 1)[-1]
+        if name in CONFIG_NAMES or rel.endswith(CONFIG_SUFFIXES + NATIVE_SUFFIXES):
+            return None
+        is_python = rel.endswith(PY_SUFFIXES)
+        if is_python:
+            names = module_names(rel)
+            if not names or names & IMPLICIT_MODULES:
+                return None  # a root __init__.py, a workspace __builtins__.pyi
+            if kind == CREATED and rel not in graph.imports:
+                return None  # created where the server does not look
+            if kind != CREATED and rel not in known:
+                return None  # changed outside the checked set
+            if kind != DELETED:
+                seeds.add(rel)
+            python_touched = True
+            seeds |= graph.importers(rel)
+        elif kind == CHANGED:
+            continue  # a data file's contents never reach a diagnostic
+        if kind != CHANGED:
+            for d in _dirs_of(rel):
+                if graph.has_files_under(d, besides=rel):
+                    break
+                seeds |= graph.importers(d + "/__init__.py")  # the directory appeared or vanished
+    if not seeds and not python_touched:
+        return frozenset()
+    seeds |= graph.unknown
+    if python_touched:
+        seeds |= graph.external_importers()
+    out: set[str] = set()
+    todo = sorted(seeds, reverse=True)
+    while todo:
+        rel = todo.pop()
+        if rel in out or rel not in graph.imports:
+            continue
+        out.add(rel)
+        todo.extend(sorted(graph.importers(rel) - out))
+    return frozenset(out)
+
+
+__all__ = ["CHANGED", "CREATED", "DELETED", "FileImports", "ImportGraph", "affected_files", "module_names",
+           "module_parts", "parse_imports"]
