@@ -436,7 +436,7 @@ class _RunReplay:
             else:
                 regen = await engine.run(op.cmd, op.selector, op.args)
                 bundles = [_restore_volatile(regen, op.bundle)]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, LanserError) as exc:  # a forged, resealed op-start
             return ReplayResult(op, "mismatch", f"the recorded operation cannot be replayed: {exc}",
                                 scratch=self.scratch)
         reason = self._compare(op, bundles, records, error)
