@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,82 @@ def test_unsure_steps_pull_everything(tmp_path):
         {"id": "data", "op": "write", "path": "notes.txt", "content": "hello\n"},
     ])
     pulled = [set(p) if p is not None else None for _, p in results]
-    assert pulled[0] == {"a.py", "b.py", "c.py", "d.py"}  # b.py may import c; a.py imports b
+    # b.py may import c (it does not parse), a.py imports b; d.py imports c but never uses x
+    assert pulled[0] == {"a.py", "b.py", "c.py"}
     assert pulled[1] is None  # the configuration changed
     assert pulled[2] == set()
+
+
+BASE = ("def value() -> int:\n    return 1\n\n\nclass Box:\n    def get(self) -> int:\n        return 1\n")
+
+
+def test_a_body_only_edit_pulls_only_its_file(tmp_path):
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "",
+        "pkg/base.py": BASE,
+        "pkg/uses.py": "from pkg.base import Box, value\n\ntotal: int = value() + Box().get()\nlabel: str = Box().size\n",
+    })
+    results = replay(ws, [
+        {"id": "body", "op": "write", "path": "pkg/base.py", "content": BASE.replace("return 1", "return int('2')", 1)},
+        {"id": "body-error", "op": "write", "path": "pkg/base.py", "content": BASE.replace("return 1", "return 'x'", 1)},
+        # a method body that declares a member: other files see it (uses.py's error goes away)
+        {"id": "member", "op": "write", "path": "pkg/base.py",
+         "content": BASE.replace("        return 1", "        self.size = 'big'\n        return 1")},
+    ])
+    assert [rec["diagnostics"]["errors"] for rec, _ in results] == [1, 2, 0]
+    assert [set(p) if p is not None else None for _, p in results] == [
+        {"pkg/base.py"}, {"pkg/base.py"}, {"pkg/base.py", "pkg/uses.py"}]
+
+
+def test_edits_on_a_real_package_match_a_full_pull(tmp_path):
+    """click (17 modules, import cycles): after each step the kept-and-pulled diagnostics
+    equal a pull of every file from the same server.  (benchmarks/check_affected.py runs
+    long random sequences of the same kinds of edits.)"""
+    import click
+
+    from lanser.bundles import normalize as N
+
+    ws = tmp_path / "ws"
+    shutil.copytree(Path(click.__file__).parent, ws / "click", ignore=shutil.ignore_patterns("__pycache__"))
+    (ws / "pyrightconfig.json").write_text('{"include": ["click"]}\n')
+    fmt = (ws / "click" / "formatting.py").read_text()
+    utils = (ws / "click" / "utils.py").read_text()
+    core = (ws / "click" / "core.py").read_text()
+    assert "    return tuple(y for x, y in sorted(widths.items()))" in fmt
+    assert "def make_str(value: t.Any) -> str:" in utils and "    def get_usage(self, ctx: Context) -> str:" in core
+    steps = [
+        {"id": "sealed-body", "op": "write", "path": "click/formatting.py",
+         "content": fmt.replace("    return tuple(y for x, y in sorted(widths.items()))",
+                                "    return [y for x, y in sorted(widths.items())]")},
+        {"id": "signature", "op": "write", "path": "click/utils.py",
+         "content": utils.replace("def make_str(value: t.Any) -> str:", "def make_str(value: t.Any) -> int:")},
+        {"id": "method-rename", "op": "write", "path": "click/core.py",
+         "content": core.replace("    def get_usage(self, ctx: Context) -> str:", "    def usage(self, ctx: Context) -> str:")},
+        {"id": "new-module", "op": "write", "path": "click/extras.py",
+         "content": "from click.utils import make_str\n\nX: str = make_str(1)\n"},
+        {"id": "reset", "op": "reset"},
+    ]
+    items = parse_steps("".join(json.dumps(s) + "\n" for s in steps))
+
+    async def go() -> list[tuple[int, int]]:
+        engine = Engine(Options(workspace=str(ws)))
+        sizes = []
+        try:
+            runner = TrajectoryRunner(engine, RewardOptions())
+            await runner.start()
+            for item in items:
+                assert isinstance(item, Step)
+                rec = await runner.run_step(item)
+                assert rec["status"] == "ok", rec.get("error")
+                assert engine.session is not None
+                everything = N.diagnostics(await engine.session.diagnostics(sorted(runner._files)))
+                assert runner.diagnostics == everything, item.id
+                sizes.append((len(runner.last_pulled) if runner.last_pulled is not None else -1,
+                              len(runner._files)))
+        finally:
+            await engine.close()
+        return sizes
+
+    sizes = asyncio.run(go())
+    assert sizes[0] == (1, 17)  # a sealed body: only formatting.py
+    assert all(0 <= pulled < total for pulled, total in sizes[1:])  # never everything

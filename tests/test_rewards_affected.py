@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lanser.rewards import stdlib
-from lanser.rewards.affected import ImportGraph, affected_files, module_names, parse_imports
+from lanser.rewards.affected import ImportGraph, affected_files, change_stays_inside, module_names, parse_imports
+from lanser.rewards.interface import changed_exports, parse_interface
 
 STDLIB = frozenset({"types", "typing", "os", "json", "sys", "collections"})
 
@@ -142,6 +145,167 @@ def test_files_using_libraries_are_reached_by_any_python_change():
              "uses_json.py": "import json\n", "user.py": "import uses_requests\n"}
     assert affected(files, {"mylib/core.py": "changed"}) == {"mylib/core.py", "uses_requests.py", "user.py"}
     assert affected(files, {"notes.txt": "created"}) == set()
+
+
+# -- changes that stay inside a file ------------------------------------------------------------
+
+SEALED = """\
+import os
+
+
+def f(x: int) -> int:
+    '''Doc.'''
+    return x
+
+
+class C:
+    def m(self) -> int:
+        return 1
+
+    def n(self, y):
+        return y
+
+
+class P(Protocol):
+    def p(self) -> int:
+        ...
+
+
+class A(ABC):
+    @abstractmethod
+    def a(self) -> int:
+        ...
+
+
+@cache
+def g() -> int:
+    return 0
+
+
+Y = f(1)
+"""
+
+
+@pytest.mark.parametrize("old,new,inside", [
+    ("return x\n", "y = x + 1\n    return y\n", True),         # a body of an annotated function
+    ("return 1\n", "return 2 if os.sep else 3\n", True),       # a method body
+    ("'''Doc.'''", "'''Other doc.'''", True),
+    ("return 0", "return 2", True),                            # decorated: the decorator sees a signature
+    ("import os\n", "import os  # a comment\n", True),          # a comment after a statement
+    ("\n\nclass C:", "\n\n# a comment\n\n\nclass C:", True),    # lines between statements
+    ("return 1\n", "self.z = 1\n        return 1\n", False),    # declares a member
+    ("return x\n", "global Y\n    return x\n", False),         # reaches a module variable
+    ("return x\n", "yield x\n", False),                        # now a generator
+    ("return y\n", "return y + 1\n", False),                   # no return annotation: inferred
+    ("        ...\n\n\nclass A", "        return 1\n\n\nclass A", False),  # a protocol's method
+    ("    def a(self) -> int:\n        ...", "    def a(self) -> int:\n        return 1", False),  # abstract
+    ("def f(x: int) -> int:", "def f(x: int) -> str:", False),  # the signature
+    ("Y = f(1)", "Y = f(2)", False),                           # module code
+    ("import os\n", "import os.path\n", False),
+    ("import os\n", "import os\n# pyright: strict\n", False),  # how the module is analysed
+])
+def test_change_stays_inside(old, new, inside):
+    assert SEALED.count(old) == 1
+    assert change_stays_inside(SEALED, SEALED.replace(old, new)) is inside
+
+
+def test_change_stays_inside_needs_both_texts_to_parse():
+    assert change_stays_inside(SEALED, SEALED) is True
+    assert change_stays_inside(SEALED, "def (:\n") is False
+    assert change_stays_inside("def (:\n", SEALED) is False
+
+
+def test_changed_exports_by_name():
+    def changed(old: str, new: str) -> set[str] | None:
+        a, b = parse_interface("m.py", old), parse_interface("m.py", new)
+        assert a is not None and b is not None
+        out = changed_exports(a, b)
+        return None if out is None else set(out)
+
+    base = ("from .util import helper\n\n\ndef f(x: int) -> int:\n    return helper(x)\n\n\n"
+            "def g(x):\n    return f(x)\n\n\nclass K:\n    def m(self) -> int:\n        return 1\n\n\n"
+            "X = g(1)\nif __name__ == '__main__':\n    f(1)\n")
+    assert changed(base, base) == set()
+    assert changed(base, base.replace("return helper(x)", "return 2")) == set()  # sealed
+    # f's signature: g uses f in its (unsealed) body, X uses g; the trailing main block binds
+    # nothing and nothing comes after it
+    assert changed(base, base.replace("x: int) -> int", "x: str) -> int")) == {"f", "g", "X"}
+    assert changed(base, base.replace("return 1", "self.size = 1\n        return 1")) == {"K"}
+    assert changed(base, base.replace("helper\n", "helper as aid\n")) == {"helper", "aid"}
+    assert changed(base, base.replace("X = g", "def new() -> None:\n    pass\n\n\nX = g")) == {"new"}
+    # a binding after the main block: the block now comes before an export
+    assert changed(base, base + "\n\ndef new() -> None:\n    pass\n") is None
+    assert changed(base, base.replace("X = g(1)\n", "")) == {"X"}
+    assert changed(base, base.replace("X = g(1)\n", "print(1)\nX = g(1)\n")) is None  # may make X unreachable
+    assert changed(base, base.replace("X = g(1)\n", "f(1)\nX = g(1)\n")) is None
+    assert changed(base, base + "\n\ndef __getattr__(name: str) -> int:\n    return 1\n") is None
+    assert changed(base, base.replace("X = g(1)", "__all__ = ['f']\nX = g(1)")) is None
+    assert changed(base, base.replace("X = g(1)", "from .more import *\nX = g(1)")) is None
+    assert changed(base, "'''A new module docstring.'''\n" + base) == set()
+    deco = "import functools\n\n\n@functools.cache\ndef f() -> int:\n    return 1\n"
+    assert changed(deco, deco.replace("functools.cache", "functools.lru_cache")) == {"f"}  # the decorator
+    assert changed(deco, deco.replace("return 1", "return 2")) == set()
+
+
+NAMED = {
+    "pkg/__init__.py": "from .base import f\n",
+    "pkg/base.py": "def f(x: int) -> int:\n    return x\n\n\ndef g(x: int) -> int:\n    return x\n",
+    "pkg/uses_f.py": "from pkg.base import f\n\n\ndef twice(x: int) -> int:\n    return f(f(x))\n",
+    "pkg/uses_g.py": "from pkg.base import g\n\nG = g\n",
+    "pkg/via_g.py": "from pkg.uses_g import G\n",
+    "pkg/via_twice.py": "from pkg.uses_f import twice\n",
+    "top.py": "from pkg import f\n",
+    "mod.py": "import pkg.base\n\nprint(pkg.base.g(1))\n",
+    "bare.py": "import pkg.base as b\n\nprint(b)\n",
+}
+
+
+def named(files: dict[str, str], changes: dict[str, str], new: dict[str, str]) -> set[str] | None:
+    """The rule with interfaces: ``new`` holds the changed files' new texts."""
+    after = {**files, **new}
+    interfaces = {rel: parse_interface(rel, text) for rel, text in after.items()}
+    before = {rel: parse_interface(rel, files[rel]) for rel in changes if rel in files}
+    out = affected_files(graph(after), changes, previous_files=files, interfaces=interfaces, before=before)
+    return None if out is None else set(out)
+
+
+def test_only_files_mentioning_a_changed_name_are_pulled():
+    new_g = NAMED["pkg/base.py"].replace("def g(x: int)", "def g(x: str)")
+    # g changed: uses_g imports it and re-exports it as G (via_g mentions G); mod reaches it
+    # through the module object; bare uses the module object itself
+    assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": new_g}) == \
+        {"pkg/base.py", "pkg/uses_g.py", "pkg/via_g.py", "mod.py", "bare.py"}
+    new_f = NAMED["pkg/base.py"].replace("def f(x: int)", "def f(x: str)")
+    # f changed: uses_f is pulled (its sealed body mentions f) but twice's signature stands;
+    # the package re-exports f and top imports it from there
+    assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": new_f}) == \
+        {"pkg/base.py", "pkg/uses_f.py", "pkg/__init__.py", "top.py", "bare.py"}
+    body = NAMED["pkg/base.py"].replace("return x\n\n\ndef g", "return x + 1\n\n\ndef g")
+    assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": body}) == {"pkg/base.py"}
+
+
+def test_without_interfaces_every_export_counts():
+    new_g = NAMED["pkg/base.py"].replace("def g(x: int)", "def g(x: str)")
+    out = affected_files(graph({**NAMED, "pkg/base.py": new_g}), {"pkg/base.py": "changed"}, previous_files=NAMED)
+    assert out is not None and set(out) == set(NAMED) - {"pkg/__init__.py"} | {"pkg/__init__.py"}
+
+
+def test_a_wildcard_import_re_exports_whatever_changed():
+    files = {"pkg/__init__.py": "from .base import *\n", "pkg/base.py": "def f(x: int) -> int:\n    return x\n",
+             "user.py": "import pkg\n\npkg.something()\n", "other.py": "import os\n"}
+    new = files["pkg/base.py"].replace("x: int", "x: str")
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": new}) == \
+        {"pkg/base.py", "pkg/__init__.py", "user.py"}
+
+
+def test_contained_changes_reach_no_importer_nor_library_users():
+    body = CHAIN["pkg/base.py"].replace("return 1", "return 2")
+    assert named(CHAIN, {"pkg/base.py": "changed"}, {"pkg/base.py": body}) == {"pkg/base.py"}
+    more = {**CHAIN, "pkg/broken.py": "def (:\n", "lib_user.py": "import requests\n"}
+    assert named(more, {"pkg/base.py": "changed"}, {"pkg/base.py": body}) == {"pkg/base.py"}
+    signature = CHAIN["pkg/base.py"].replace("-> int", "-> str")
+    assert named(more, {"pkg/base.py": "changed"}, {"pkg/base.py": signature}) == \
+        {"pkg/base.py", "pkg/mid.py", "pkg/top.py", "pkg/broken.py", "lib_user.py"}
 
 
 # -- stdlib.py -----------------------------------------------------------------------------------

@@ -4,49 +4,55 @@ The reward runner pulls diagnostics after every step.  With pull diagnostics
 the server checks exactly the files it is asked about, so asking only for the
 files whose diagnostics *can* have changed, and reusing the previous step's
 answers for the rest, gives the same counts for less work.  This module
-decides that set from import statements alone (pure: texts in, paths out);
-the runner and rewards/stdlib.py do the I/O.
+decides that set from the files' texts alone (pure: texts in, paths out);
+the runner and rewards/stdlib.py do the I/O, rewards/interface.py says what
+each module shows other files.
 
-A file's diagnostics depend only on its own text, the configuration and the
-modules it imports, transitively.  So after a step, affected are:
+A file's diagnostics depend only on its own text, the configuration and what
+it imports.  So after a step, affected (pulled) are:
 
 1. every changed or created Python file;
-2. every file whose imports name a changed module: ``import a.b`` names ``a``
-   and ``a.b``; ``from a.b import c`` names ``a.b`` and ``a.b.c``; a relative
-   import names the dotted path from the workspace root (``from .m import x``
-   in ``pkg/n.py`` names ``pkg.m`` and ``pkg.m.x``, ``from . import m`` names
-   ``pkg`` and ``pkg.m``); ``from a import *`` names every submodule of ``a``.
-   A from-import does not name the packages above its module: the server
-   reads only the module it names (and records only that one as imported, so
-   it is also all the server itself re-checks after a change);
-3. for a created or deleted file, also every file whose imports name a
-   directory that appeared or vanished with it (a new namespace package);
-   its own module name is already covered by 2 (an unresolved import that now
-   resolves, a ``.pyi`` beside a ``.py``, a new ``__init__.py``);
-4. repeatedly, every file importing an affected file (types flow through
-   imports).
+2. for a changed module, its changed *exports*: the module-level names whose
+   binding statements changed, or use a changed name outside a sealed
+   function body (rewards/interface.py: a body other files never see, e.g.
+   of a function with a return annotation).  Every importer that mentions a
+   changed export anywhere (or uses the module object itself) is affected;
+   an importer's own exports change through its statements that mention one
+   (``from .m import f`` re-exports ``f``), and so on, importer by importer.
+   A change inside sealed bodies alone affects no other file;
+3. for a created or deleted module, every file whose imports name it (an
+   unresolved import that now resolves, a ``.pyi`` beside a ``.py``, a new
+   ``__init__.py``) or a directory that appeared or vanished with it (a
+   namespace package), and everything importing those, module by module.
 
-A file's module name is taken from every suffix of its path (``src/pkg/m.py``
-is ``m``, ``pkg.m`` and ``src.pkg.m``), so every search root is covered: the
-workspace, ``src``, ``extraPaths``, ``typings``, and the importing file's own
-directory (the server's last resort for an import found nowhere else).  A
-suffix that starts inside a regular package and whose first part is a
-standard-library module is left out: the server takes the standard library
-from its typeshed before it ever looks there.
+Who imports what is matched by module name: ``import a.b`` names ``a`` and
+``a.b``; ``from a.b import c`` names ``a.b`` and ``a.b.c`` (not the package
+above: the server reads only the module named, and records only that one
+as imported); a relative import names the dotted path from the workspace
+root (``from .m import x`` in ``pkg/n.py`` names ``pkg.m`` and ``pkg.m.x``);
+``from a import *`` names every submodule of ``a`` and re-exports whatever
+changed.  A file's module name is taken from every suffix of its path
+(``src/pkg/m.py`` is ``m``, ``pkg.m`` and ``src.pkg.m``), so every search
+root is covered: the workspace, ``src``, ``extraPaths``, ``typings``, and
+the importing file's own directory (the server's last resort for an import
+found nowhere else).  A suffix that starts inside a regular package and whose
+first part is a standard-library module is left out: the server takes the
+standard library from its typeshed before it ever looks there.
 
 When the rule cannot be sure it answers ``None`` (pull everything): a
 changed configuration file (``pyrightconfig.json``, ``pyproject.toml``, any
 ``.json``/``.toml`` a configuration may extend, ``py.typed``, ``.pth``), a
 native module, a Python file outside the checked set, a workspace
 ``__builtins__.pyi`` (imported by every file), a root ``__init__.py``.  A
-file that does not parse (with this Python's ``ast``) has unknown imports,
-so every change affects it.  Library code outside the workspace may itself
-import a workspace module (the server resolves the workspace first, for
-library files too), and the graph does not see library imports: so when a
-Python file changes, every file that imports anything from outside the
-workspace other than the standard library is affected too.  (The rule never
-asks which packages are installed: the same workspace gives the same pulls
-on every machine, which keeps recorded traces replayable.)
+file that does not parse (with this Python's ``ast``) has unknown imports and
+exports: any export change affects it and everything importing it.  Library
+code outside the workspace may itself import a workspace module (the server
+resolves the workspace first, for library files too) and the rule does not
+see library imports: so when any export changes, every file that imports
+anything from outside the workspace other than the standard library is
+affected too, with all its exports.  (The rule never asks which packages
+are installed: the same workspace gives the same pulls on every machine,
+which keeps recorded traces replayable.)
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from typing import Iterable, Mapping
+
+from .interface import ALL_EXPORTS, Interface, changed_exports, exports_using, interface_of, parse_interface
 
 PY_SUFFIXES = (".py", ".pyi")
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
@@ -117,13 +125,32 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(bits[: i + 1]) for i in range(len(bits))]
 
 
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
 def parse_imports(rel: str, text: str) -> FileImports | None:
     """The imports of one file: every ``import`` statement anywhere in it (conditional, in a
     function, under ``TYPE_CHECKING``); None when it does not parse."""
     try:
-        tree = ast.parse(text, filename=rel)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return imports_of(rel, ast.parse(text, filename=rel))
+    except _PARSE_ERRORS:
         return None
+
+
+def analyze(rel: str, text: str) -> tuple[FileImports | None, Interface | None]:
+    """A file's imports and interface from one parse (None: unknown, it did not parse)."""
+    try:
+        tree = ast.parse(text, filename=rel, type_comments=True)
+    except _PARSE_ERRORS:
+        return parse_imports(rel, text), None  # e.g. a misplaced type comment
+    try:
+        return imports_of(rel, tree), interface_of(rel, text, tree)
+    except RecursionError:
+        return imports_of(rel, tree), None
+
+
+def imports_of(rel: str, tree: ast.Module) -> FileImports:
+    """The imports in a parsed file (see :func:`parse_imports`)."""
     here = rel.split("/")[:-1]  # the directory a relative import starts from
     modules: set[str] = set()
     relative: set[str] = set()
@@ -226,6 +253,26 @@ class ImportGraph:
         return count > 0
 
     # -- who imports what ------------------------------------------------------------
+    def _all_names(self, rel: str) -> set[str]:
+        return self._absolute_names(rel) | {".".join(module_parts(rel))}
+
+    def wildcard_importer(self, importer: str, module: str) -> bool:
+        """Whether ``importer`` does ``from <module or a package above it> import *`` (the
+        server binds a package's submodules too)."""
+        imp = self.imports.get(importer)
+        if imp is None:
+            return False
+        names = self._absolute_names(module)
+        path = ".".join(module_parts(module))
+        return (any(n == w or n.startswith(w + ".") for w in imp.wildcards for n in names)
+                or any(path == w or path.startswith(w + ".") for w in imp.relative_wildcards))
+
+    def module_bindings(self, importer: str, module: str, iface: Interface) -> frozenset[str]:
+        """Names ``importer`` binds to ``module`` as a module object (``import a.b``,
+        ``from . import m``): through them every export of the module is reachable."""
+        names = self._all_names(module)
+        return frozenset(b for b, mod in iface.bindings if mod in names)
+
     def importers(self, rel: str) -> set[str]:
         """Files whose imports name the module at ``rel`` (a file, or a directory's package)."""
         names = self._absolute_names(rel)
@@ -243,14 +290,80 @@ class ImportGraph:
         return out
 
 
+# -- the rule ------------------------------------------------------------------------------
+
+def change_stays_inside(before: str, after: str, rel: str = "m.py") -> bool:
+    """Whether going from ``before`` to ``after`` changes no name other files can see
+    (rewards/interface.py: only sealed function bodies, comments, blank lines, docstrings)."""
+    old, new = parse_interface(rel, before), parse_interface(rel, after)
+    return old is not None and new is not None and changed_exports(old, new) == frozenset()
+
+
+class _Propagation:
+    """Affected files and, per file, its changed exports (None: all of them), spread from
+    module to importer until nothing grows."""
+
+    def __init__(self, graph: ImportGraph, interfaces: Mapping[str, Interface | None]) -> None:
+        self.graph = graph
+        self.interfaces = interfaces
+        self.pulled: set[str] = set()
+        self.exports: dict[str, frozenset[str] | None] = {}
+        self.todo: list[str] = []
+
+    def pull(self, rel: str) -> None:
+        if rel in self.graph.imports:
+            self.pulled.add(rel)
+
+    def exported(self, rel: str, names: frozenset[str] | None) -> None:
+        """``rel``'s exports ``names`` changed (None: all)."""
+        if names is not None and not names:
+            return
+        old = self.exports.get(rel, frozenset())
+        if old is None:
+            return
+        new = None if names is None else old | names
+        if new != old or rel not in self.exports:
+            self.exports[rel] = new
+            self.todo.append(rel)
+
+    def everything_from(self, rel: str) -> None:
+        self.pull(rel)
+        self.exported(rel, ALL_EXPORTS)
+
+    def run(self) -> None:
+        while self.todo:
+            module = self.todo.pop()
+            names = self.exports[module]
+            for importer in sorted(self.graph.importers(module)):
+                self._reach(module, names, importer)
+
+    def _reach(self, module: str, names: frozenset[str] | None, importer: str) -> None:
+        iface = self.interfaces.get(importer)
+        if names is None or iface is None or self.graph.wildcard_importer(importer, module):
+            self.everything_from(importer)  # (a wildcard import re-exports whatever changed)
+            return
+        own = self.graph.module_bindings(importer, module, iface)  # module objects bound to it
+        if iface.identifiers & names or own & iface.bare:
+            self.pull(importer)
+        self.exported(importer, exports_using(iface, names | own))
+
+
 def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
-                   previous_files: Iterable[str] = ()) -> frozenset[str] | None:
+                   previous_files: Iterable[str] = (),
+                   interfaces: Mapping[str, Interface | None] | None = None,
+                   before: Mapping[str, Interface | None] | None = None) -> frozenset[str] | None:
     """The files of ``graph`` (the state after the step) whose diagnostics can differ after
     ``changes`` (path -> created|changed|deleted); None when unsure (pull them all).
-    ``previous_files``: the files checked before the step."""
+
+    ``previous_files``: the files checked before the step.  ``interfaces``: every file's
+    interface now, ``before``: each changed file's interface before the step (missing or
+    None: unknown, so every export of it may have changed; without them the rule works
+    module by module, as if every export changed)."""
+    interfaces = interfaces if interfaces is not None else {}
+    before = before if before is not None else {}
     known = set(graph.imports) | set(previous_files)
-    seeds: set[str] = set()
-    python_touched = False
+    spread = _Propagation(graph, interfaces)
+    exported_change = False
     for rel, kind in sorted(changes.items()):
         name = rel.rsplit("/", 1)[-1]
         if name in CONFIG_NAMES or rel.endswith(CONFIG_SUFFIXES + NATIVE_SUFFIXES):
@@ -264,32 +377,32 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
                 return None  # created where the server does not look
             if kind != CREATED and rel not in known:
                 return None  # changed outside the checked set
-            if kind != DELETED:
-                seeds.add(rel)
-            python_touched = True
-            seeds |= graph.importers(rel)
+            if kind == CHANGED:
+                spread.pull(rel)
+                old, new = before.get(rel), interfaces.get(rel)
+                changed = changed_exports(old, new) if old is not None and new is not None else ALL_EXPORTS
+                exported_change = exported_change or changed != frozenset()
+                spread.exported(rel, changed)
+                continue
+            exported_change = True
+            spread.everything_from(rel)  # created (a deleted one is not in the graph: no-op)
+            for importer in graph.importers(rel):  # its module appeared or vanished
+                spread.everything_from(importer)
         elif kind == CHANGED:
             continue  # a data file's contents never reach a diagnostic
         if kind != CHANGED:
             for d in _dirs_of(rel):
                 if graph.has_files_under(d, besides=rel):
                     break
-                seeds |= graph.importers(d + "/__init__.py")  # the directory appeared or vanished
-    if not seeds and not python_touched:
-        return frozenset()
-    seeds |= graph.unknown
-    if python_touched:
-        seeds |= graph.external_importers()
-    out: set[str] = set()
-    todo = sorted(seeds, reverse=True)
-    while todo:
-        rel = todo.pop()
-        if rel in out or rel not in graph.imports:
-            continue
-        out.add(rel)
-        todo.extend(sorted(graph.importers(rel) - out))
-    return frozenset(out)
+                for importer in graph.importers(d + "/__init__.py"):  # the directory appeared or vanished
+                    exported_change = True
+                    spread.everything_from(importer)
+    if exported_change:
+        for rel in sorted(graph.unknown | graph.external_importers()):
+            spread.everything_from(rel)  # unknown imports; library code may import a changed module
+    spread.run()
+    return frozenset(spread.pulled)
 
 
-__all__ = ["CHANGED", "CREATED", "DELETED", "FileImports", "ImportGraph", "affected_files", "module_names",
-           "module_parts", "parse_imports"]
+__all__ = ["CHANGED", "CREATED", "DELETED", "FileImports", "ImportGraph", "affected_files", "analyze",
+           "change_stays_inside", "imports_of", "module_names", "module_parts", "parse_imports"]

@@ -46,8 +46,9 @@ from ..errors import ApplyConflict, FsPermissions, InternalError, LanserError, N
 from ..selectors.resolution import Resolution
 from ..server.session import Session
 from ..workspace import SourceFile, Workspace, decode_source
-from .affected import FileImports, ImportGraph, affected_files, parse_imports
+from .affected import FileImports, ImportGraph, affected_files, analyze
 from .formula import AGGREGATES, DEFAULT_WEIGHTS, Weights, check_clip, check_diag_term
+from .interface import Interface
 from .records import aggregate, build_record
 from .stdlib import python_version, stdlib_names, typeshed_dir
 from .steps import SEPARATOR, BadLine, Step
@@ -198,7 +199,9 @@ class TrajectoryRunner:
         self.pending: dict[str, str] = {}  # rel -> created|changed|deleted since the last pull
         self.last_pulled: list[str] | None = None  # files the last pull asked for (None: all)
         self._files: set[str] = set()  # the files the last pull covered
-        self._imports: dict[str, tuple[str, FileImports | None]] = {}  # rel -> (text, imports)
+        self._before: dict[str, bytes | None] = {}  # changed file -> its bytes at the last pull
+        # rel -> (text, imports, interface): what the last pull's graph was built from
+        self._facts: dict[str, tuple[str, FileImports | None, Interface | None]] = {}
         self._stdlib_names: frozenset[str] | None = None
         self._restarts = -1
 
@@ -235,13 +238,14 @@ class TrajectoryRunner:
         session = await self.engine.server()
         files = self._open_all(session)
         pending, self.pending = self.pending, {}
+        before, self._before = self._before, {}
         # Files that came or went by other means than our steps count as created/deleted.
         for rel in set(files) - self._files - set(pending):
             pending[rel] = "created"
         for rel in self._files - set(files) - set(pending):
             pending[rel] = "deleted"
         prev = self.state
-        targets = self._targets(session, files, pending)
+        targets = self._targets(session, files, pending, before)
         self.last_pulled = sorted(targets) if targets is not None else None
         self._files = set(files)
         if targets is None:
@@ -264,19 +268,37 @@ class TrajectoryRunner:
                 pass
         return _State(items, texts, by_file)
 
-    def _targets(self, session: Session, files: list[str], pending: dict[str, str]) -> frozenset[str] | None:
+    def _targets(self, session: Session, files: list[str], pending: dict[str, str],
+                 before: dict[str, bytes | None]) -> frozenset[str] | None:
         """The files to pull, or None for all of them."""
         if not self.started or session.restarts != self._restarts:
             return None
-        graph = self._graph(session, files, self._stdlib(session))
-        targets = affected_files(graph, pending, previous_files=self._files)
+        old = {rel: self._interface_before(rel, before.get(rel)) for rel, kind in pending.items()
+               if kind == "changed"}
+        graph, interfaces = self._graph(session, files, self._stdlib(session))
+        targets = affected_files(graph, pending, previous_files=self._files, interfaces=interfaces, before=old)
         if targets is None:
             self._stdlib_names = None
         return targets
 
-    def _graph(self, session: Session, files: list[str], stdlib: frozenset[str]) -> ImportGraph:
-        """The import graph of ``files``, re-parsing only files whose text changed."""
+    def _interface_before(self, rel: str, data: bytes | None) -> Interface | None:
+        """The interface of ``rel`` as the last pull saw it (from the cache when it has it)."""
+        if data is None:
+            return None
+        try:
+            text = decode_source(data, rel).text
+        except LanserError:
+            return None
+        cached = self._facts.get(rel)
+        if cached is not None and cached[0] == text:
+            return cached[2]
+        return analyze(rel, text)[1]
+
+    def _graph(self, session: Session, files: list[str],
+               stdlib: frozenset[str]) -> tuple[ImportGraph, dict[str, Interface | None]]:
+        """The import graph and interfaces of ``files``, re-parsing only changed texts."""
         imports: dict[str, FileImports | None] = {}
+        interfaces: dict[str, Interface | None] = {}
         for rel in files:
             doc = session.docs.get(rel)
             if doc is not None:
@@ -286,17 +308,16 @@ class TrajectoryRunner:
                     text = self.ws.read(rel).text
                 except LanserError:
                     text = None
-            cached = self._imports.get(rel)
-            if cached is not None and text is not None and cached[0] == text:
-                imports[rel] = cached[1]
+            cached = self._facts.get(rel)
+            if text is None:
+                imports[rel], interfaces[rel] = None, None
                 continue
-            parsed = parse_imports(rel, text) if text is not None else None
-            if text is not None:
-                self._imports[rel] = (text, parsed)
-            imports[rel] = parsed
-        for rel in set(self._imports) - set(files):
-            del self._imports[rel]
-        return ImportGraph(imports, stdlib)
+            if cached is None or cached[0] != text:
+                cached = self._facts[rel] = (text, *analyze(rel, text))
+            imports[rel], interfaces[rel] = cached[1], cached[2]
+        for rel in set(self._facts) - set(files):
+            del self._facts[rel]
+        return ImportGraph(imports, stdlib), interfaces
 
     def _stdlib(self, session: Session) -> frozenset[str]:
         """The standard-library names of the pinned server's typeshed for the analysed
@@ -330,6 +351,8 @@ class TrajectoryRunner:
         changes = list(changes)
         for c in changes:
             kind = "deleted" if c.after is None else "created" if c.before is None else "changed"
+            if c.path not in self.pending and kind == "changed" and c.path.endswith((".py", ".pyi")):
+                self._before[c.path] = c.before  # the text as the previous pull saw it
             if self.pending.get(c.path, "changed") == "changed" or kind != "changed":
                 self.pending[c.path] = kind
         for c in changes:
