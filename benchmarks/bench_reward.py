@@ -1,6 +1,6 @@
 """Benchmark: ``lanser reward`` (one warm server) vs a cold ``pyright --outputjson`` per step.
 
-    .venv/bin/python benchmarks/bench_reward.py [--keep]
+    .venv/bin/python benchmarks/bench_reward.py [--repeat N] [--keep] [--no-cli]
 
 The installed ``click`` package is copied from site-packages into a temporary
 workspace (``pyrightconfig.json``: ``include: ["click"]``), and a 14-step
@@ -16,15 +16,21 @@ Timed:
 - naive: for every step, the tree at that step written to a directory (not
   timed) and ``pyright --outputjson`` run cold on it (timed).
 Counts (errors, warnings, informations, byFile) are compared step by step.
+Also printed: how many files each step pulled (the affected-files rule,
+rewards/affected.py), the machine's load average before and after, and the
+CLI's fixed start-up cost (interpreter + imports of ``lanser reward``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,24 +115,46 @@ def build_steps(ws: Path) -> list[dict[str, Any]]:
     return steps
 
 
-async def run_lanser(ws: Path, items: list[Any]) -> tuple[float, list[dict[str, Any]], list[dict[str, str]]]:
+async def run_lanser(ws: Path, items: list[Any]) -> tuple[float, float, list[dict[str, Any]],
+                                                         list[dict[str, str]], list[str]]:
+    """(total seconds, start seconds, records, tree after each step, files pulled per step)."""
     engine = Engine(Options(workspace=str(ws)))
     trees: list[dict[str, str]] = []
     records = []
+    pulled: list[str] = []
     elapsed = 0.0
     try:
         t0 = time.perf_counter()
         runner = TrajectoryRunner(engine, RewardOptions())
         await runner.start()
-        elapsed += time.perf_counter() - t0
+        start = time.perf_counter() - t0
+        elapsed += start
+        n_files = len(runner.state.by_file)
         for item in items:
+            before = runner.state
             t0 = time.perf_counter()
             records.append(await runner.run_step(item))
             elapsed += time.perf_counter() - t0
             trees.append(tree(ws))  # for the baseline, not timed
+            if runner.state is before:
+                pulled.append("-")
+            else:
+                n_files = len(runner.state.by_file)
+                pulled.append(f"{n_files}/{n_files}" if runner.last_pulled is None
+                              else f"{len(runner.last_pulled)}/{n_files}")
     finally:
         await engine.close()
-    return elapsed, records, trees
+    return elapsed, start, records, trees, pulled
+
+
+def cli_startup() -> float:
+    """Seconds for a fresh interpreter to import what ``lanser reward`` needs (best of 3)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import lanser.cli, lanser.commands.reward"], check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def materialize(dest: Path, files: dict[str, str]) -> None:
@@ -137,8 +165,43 @@ def materialize(dest: Path, files: dict[str, str]) -> None:
         (dest / rel).write_text(text, encoding="utf-8")
 
 
+def run_cli(base: Path, steps_file: Path, dest: Path) -> tuple[float, int, list[dict[str, Any]]]:
+    """(seconds, exit code, records) of ``lanser reward`` as a subprocess on a fresh copy."""
+    ws = Path(shutil.copytree(base, dest))
+    out = dest.with_suffix(".jsonl")
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(Path(sys.executable).parent / "lanser"), "reward", str(steps_file),
+                           "-w", str(ws), "-o", str(out)], capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    records = [json.loads(x) for x in out.read_text().splitlines()] if proc.returncode == 0 else []
+    return elapsed, proc.returncode, records
+
+
+def run_naive(naive_dir: Path, trees: list[dict[str, str]]) -> tuple[float, list[dict[str, Any]]]:
+    """(seconds, counts per step) of a cold ``pyright --outputjson`` on each step's tree."""
+    total = 0.0
+    counts = []
+    for files in trees:
+        materialize(naive_dir, files)  # not timed
+        t0 = time.perf_counter()
+        counts.append(count_by_severity(run_pyright_json(naive_dir), naive_dir))
+        total += time.perf_counter() - t0
+    return total, counts
+
+
+def _stats(xs: list[float]) -> str:
+    return f"best {min(xs):.2f} s, median {statistics.median(xs):.2f} s" if len(xs) > 1 else f"{xs[0]:.2f} s"
+
+
 def main() -> int:
-    keep = "--keep" in sys.argv
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory and print it")
+    ap.add_argument("--no-cli", action="store_true", help="skip the `lanser reward` CLI subprocess run")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of (in-process, CLI, naive), interleaved; best and median are reported")
+    args = ap.parse_args()
+    keep = args.keep
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench-reward-"))
     try:
         base = make_workspace(tmp / "base")
@@ -148,45 +211,60 @@ def main() -> int:
         items = parse_steps(steps_file.read_text("utf-8"))
         assert all(isinstance(i, Step) for i in items)
 
-        ws = Path(shutil.copytree(base, tmp / "lanser"))
-        t_lanser, records, trees = asyncio.run(run_lanser(ws, items))
-
-        cli_ws = Path(shutil.copytree(base, tmp / "cli"))
-        t0 = time.perf_counter()
-        proc = subprocess.run([str(Path(sys.executable).parent / "lanser"), "reward", str(steps_file),
-                               "-w", str(cli_ws), "-o", str(tmp / "out.jsonl")], capture_output=True, text=True)
-        t_cli = time.perf_counter() - t0
-        cli_ok = proc.returncode == 0
-
-        naive_dir = tmp / "naive"
-        t_naive = 0.0
-        equal = True
-        rows = []
-        for rec, files in zip(records, trees):
-            materialize(naive_dir, files)
-            t0 = time.perf_counter()
-            counts = count_by_severity(run_pyright_json(naive_dir), naive_dir)
-            t_naive += time.perf_counter() - t0
-            same = counts == rec["diagnostics"]
-            equal &= same
-            rows.append((rec["step"], rec["id"], rec["op"], rec["status"], rec["diagnostics"]["errors"],
-                         counts["errors"], rec["processReward"]["r"], same))
-        cli_records = [json.loads(x) for x in (tmp / "out.jsonl").read_text().splitlines()] if cli_ok else []
-        cli_same = [r["diagnostics"] for r in cli_records] == [r["diagnostics"] for r in records]
+        t_lanser: list[float] = []
+        t_starts: list[float] = []
+        t_cli: list[float] = []
+        t_naive: list[float] = []
+        equal = cli_ok = cli_same = True
+        records: list[dict[str, Any]] = []
+        trees: list[dict[str, str]] = []
+        pulled: list[str] = []
+        naive_counts: list[dict[str, Any]] = []
+        for r in range(max(1, args.repeat)):
+            ws = Path(shutil.copytree(base, tmp / f"lanser-{r}"))
+            t, t_start, recs, trs, pl = asyncio.run(run_lanser(ws, items))
+            t_lanser.append(t)
+            t_starts.append(t_start)
+            if r == 0:
+                records, trees, pulled = recs, trs, pl
+            equal &= [x["diagnostics"] for x in recs] == [x["diagnostics"] for x in records]
+            if not args.no_cli:
+                t, code, cli_records = run_cli(base, steps_file, tmp / f"cli-{r}")
+                t_cli.append(t)
+                cli_ok &= code == 0
+                cli_same &= [x["diagnostics"] for x in cli_records] == [x["diagnostics"] for x in records]
+            t, naive_counts = run_naive(tmp / "naive", trees)
+            t_naive.append(t)
+            equal &= naive_counts == [x["diagnostics"] for x in records]
+        t_import = cli_startup() if not args.no_cli else float("nan")
+        load_after = os.getloadavg()
 
         print(f"machine: {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
               f"click {len([f for f in trees[0] if f.endswith('.py')])} files")
-        print(f"{'step':>4} {'id':<22} {'op':<7} {'status':<6} {'lanser':>6} {'pyright':>7} {'r':>6}  equal")
-        for step, sid, op, status, le, pe, r, same in rows:
-            print(f"{step:>4} {sid:<22} {op:<7} {status:<6} {le:>6} {pe:>7} {r:>6}  {same}")
+        print(f"load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, "
+              f"after: {'/'.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} CPUs)")
+        print(f"{'step':>4} {'id':<22} {'op':<7} {'status':<6} {'pulled':>6} {'lanser':>6} {'pyright':>7} "
+              f"{'r':>6}  equal")
+        for rec, counts, pl in zip(records, naive_counts, pulled):
+            same = counts == rec["diagnostics"]
+            print(f"{rec['step']:>4} {rec['id']:<22} {rec['op']:<7} {rec['status']:<6} {pl:>6} "
+                  f"{rec['diagnostics']['errors']:>6} {counts['errors']:>7} {rec['processReward']['r']:>6}  {same}")
         n = len(records)
-        print(f"steps: {n}")
-        print(f"lanser reward (in-process runner, incl. server start): {t_lanser:.2f} s "
-              f"({n / t_lanser:.2f} steps/s)")
-        print(f"lanser reward (CLI subprocess, incl. interpreter start): {t_cli:.2f} s (exit {proc.returncode})")
-        print(f"naive: cold pyright --outputjson per step: {t_naive:.2f} s ({t_naive / n:.2f} s/step)")
-        print(f"ratio naive / lanser: {t_naive / t_lanser:.1f}x (in-process), {t_naive / t_cli:.1f}x (CLI)")
-        print(f"counts equal on every step: {equal}; CLI records' counts equal: {cli_same}")
+        rounds = f" over {len(t_lanser)} interleaved rounds" if len(t_lanser) > 1 else ""
+        print(f"steps: {n}{rounds}")
+        print(f"lanser reward (in-process runner, incl. server start {_stats(t_starts)}): {_stats(t_lanser)}")
+        if not args.no_cli:
+            print(f"lanser reward (CLI subprocess, incl. interpreter start): {_stats(t_cli)} "
+                  f"(exit codes 0: {cli_ok}); a bare interpreter importing the CLI's modules: {t_import:.2f} s")
+        print(f"naive: cold pyright --outputjson per step: {_stats(t_naive)} ({min(t_naive) / n:.2f} s/step best)")
+        ratio = f"{min(t_naive) / min(t_lanser):.1f}x in-process"
+        if not args.no_cli:
+            ratio += f", {min(t_naive) / min(t_cli):.1f}x CLI"
+        if len(t_lanser) > 1:
+            ratio += (f" (medians: {statistics.median(t_naive) / statistics.median(t_lanser):.1f}x"
+                      + (f", {statistics.median(t_naive) / statistics.median(t_cli):.1f}x" if t_cli else "") + ")")
+        print(f"ratio naive / lanser (best): {ratio}")
+        print(f"counts equal on every step and round: {equal}; CLI records' counts equal: {cli_same}")
         return 0 if equal and cli_ok and cli_same else 1
     finally:
         if keep:

@@ -61,7 +61,8 @@ import ast
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .interface import ALL_EXPORTS, Interface, changed_exports, exports_using, interface_of, parse_interface
+from .interface import (ALL_EXPORTS, Interface, changed_exports, exports_using, import_statements, interface_of,
+                        parse_interface)
 
 PY_SUFFIXES = (".py", ".pyi")
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
@@ -143,21 +144,23 @@ def analyze(rel: str, text: str) -> tuple[FileImports | None, Interface | None]:
         tree = ast.parse(text, filename=rel, type_comments=True)
     except _PARSE_ERRORS:
         return parse_imports(rel, text), None  # e.g. a misplaced type comment
+    statements = import_statements(tree)
     try:
-        return imports_of(rel, tree), interface_of(rel, text, tree)
+        return imports_of(rel, tree, statements), interface_of(rel, text, tree, statements)
     except RecursionError:
-        return imports_of(rel, tree), None
+        return imports_of(rel, tree, statements), None
 
 
-def imports_of(rel: str, tree: ast.Module) -> FileImports:
-    """The imports in a parsed file (see :func:`parse_imports`)."""
+def imports_of(rel: str, tree: ast.Module, statements: list[ast.Import | ast.ImportFrom] | None = None) -> FileImports:
+    """The imports in a parsed file (see :func:`parse_imports`; ``statements``: its import
+    statements, if already found)."""
     here = rel.split("/")[:-1]  # the directory a relative import starts from
     modules: set[str] = set()
     relative: set[str] = set()
     wildcards: set[str] = set()
     relative_wildcards: set[str] = set()
     tops: set[str] = set()
-    for node in ast.walk(tree):
+    for node in statements if statements is not None else import_statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 modules.update(_with_parents(alias.name))

@@ -69,21 +69,32 @@ def _is_docstring(node: ast.AST) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
+@dataclass
+class _Walk:
+    """What one walk of a subtree found (see :meth:`_Names.walk`)."""
+
+    found: set[str]
+    reaches_out: bool = False   # ``global``/``nonlocal``, or an attribute assigned or deleted
+    yields: bool = False        # ``yield`` outside nested functions, lambdas and classes
+
+
 class _Names:
-    """One walk of a subtree: the identifiers it mentions (names, attributes, imported
-    names, arguments, words of string constants: forward references) and the names used
-    other than as ``name.attr``; docstrings and ``skip``ped nodes are left out."""
+    """Walks subtrees once each, gathering the identifiers they mention (names,
+    attributes, imported names, arguments, words of string constants: forward references)
+    and the names used other than as ``name.attr``; docstrings and ``skip``ped nodes are
+    left out."""
 
     def __init__(self) -> None:
         self.found: set[str] = set()
         self.bare: set[str] = set()
 
-    def walk(self, node: ast.AST, skip: frozenset[int] | set[int] = frozenset()) -> set[str]:
-        found: set[str] = set()
+    def walk(self, nodes: list[ast.AST], skip: frozenset[int] | set[int] = frozenset()) -> _Walk:
+        out = _Walk(set())
+        found = out.found
         attr_bases: set[int] = set()
-        stack = [node]
+        stack: list[tuple[ast.AST, bool]] = [(n, False) for n in nodes]
         while stack:
-            n = stack.pop()
+            n, nested = stack.pop()
             if id(n) in skip or _is_docstring(n):
                 continue
             if isinstance(n, ast.Name):
@@ -93,23 +104,32 @@ class _Names:
             elif isinstance(n, ast.Attribute):
                 found.add(n.attr)
                 attr_bases.add(id(n.value))
+                if isinstance(n.ctx, (ast.Store, ast.Del)):
+                    out.reaches_out = True
             elif isinstance(n, ast.alias):
                 found.update(n.name.split("."))
                 if n.asname:
                     found.add(n.asname)
-            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                found.add(n.name)
+            elif isinstance(n, _SCOPES):
+                if not isinstance(n, ast.Lambda):
+                    found.add(n.name)
+                nested_here = True
+                stack.extend((c, nested_here) for c in ast.iter_child_nodes(n))
+                continue
             elif isinstance(n, ast.arg):
                 found.add(n.arg)
             elif isinstance(n, ast.keyword) and n.arg:
                 found.add(n.arg)
             elif isinstance(n, (ast.Global, ast.Nonlocal)):
                 found.update(n.names)
+                out.reaches_out = True
             elif isinstance(n, ast.Constant) and isinstance(n.value, str):
                 found.update(_WORD.findall(n.value))
-            stack.extend(ast.iter_child_nodes(n))
+            elif isinstance(n, (ast.Yield, ast.YieldFrom)) and not nested:
+                out.yields = True
+            stack.extend((c, nested) for c in ast.iter_child_nodes(n))
         self.found |= found
-        return found
+        return out
 
 
 def _binds(stmt: ast.stmt) -> set[str]:
@@ -156,8 +176,9 @@ def _is_protocol(cls: ast.ClassDef) -> bool:
     return False
 
 
-def _sealed(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """Whether no other file can see ``fn``'s body (the caller checked where it is)."""
+def _may_seal(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """The signature half of sealing: a return annotation, no signature type comment, no
+    ``abstract`` decorator (the body half is :class:`_Walk`'s ``reaches_out``)."""
     if fn.returns is None or fn.type_comment is not None:
         return False
     for d in fn.decorator_list:
@@ -165,30 +186,15 @@ def _sealed(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
             name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else ""
             if "abstract" in name.lower():
                 return False
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            return False
-        if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            return False
     return True
 
 
-def _yields(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    stack: list[ast.AST] = list(fn.body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(n, _SCOPES):
-            stack.extend(ast.iter_child_nodes(n))
-    return False
-
-
-def _sealed_in(stmt: ast.stmt) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+def _candidates(stmt: ast.stmt) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Functions of a top-level statement whose body may be sealed (where and signature)."""
     if isinstance(stmt, _FUNCTIONS):
-        return [stmt] if _sealed(stmt) else []
+        return [stmt] if _may_seal(stmt) else []
     if isinstance(stmt, ast.ClassDef) and not _is_protocol(stmt):
-        return [f for f in stmt.body if isinstance(f, _FUNCTIONS) and _sealed(f)]
+        return [f for f in stmt.body if isinstance(f, _FUNCTIONS) and _may_seal(f)]
     return []
 
 
@@ -204,7 +210,7 @@ class _Source:
     def offset(self, line: int, col: int) -> int:
         return self.starts[line - 1] + col
 
-    def key(self, stmt: ast.stmt, sealed: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> str:
+    def key(self, stmt: ast.stmt, sealed: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]) -> str:
         """The statement's source with each sealed body replaced by a mark (comments inside
         the statement count; a conservative comparison)."""
         first: ast.AST = stmt
@@ -214,11 +220,11 @@ class _Source:
         pos = self.offset(first.lineno, first.col_offset)  # type: ignore[attr-defined]
         end = self.offset(stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
         parts: list[bytes] = []
-        for fn in sealed:
+        for fn, yields in sealed:
             a = self.offset(fn.body[0].lineno, fn.body[0].col_offset)
             last = fn.body[-1]
             b = self.offset(last.end_lineno or last.lineno, last.end_col_offset or 0)
-            parts += [self.data[pos:a], b"<sealed body with yield>" if _yields(fn) else b"<sealed body>"]
+            parts += [self.data[pos:a], b"<sealed body with yield>" if yields else b"<sealed body>"]
             pos = b
         parts.append(self.data[pos:end])
         return b"".join(parts).decode("utf-8", errors="replace")
@@ -261,25 +267,47 @@ def _bindings(nodes: list[ast.Import | ast.ImportFrom], rel: str) -> list[tuple[
     return sorted(out)
 
 
-def interface_of(rel: str, text: str, tree: ast.Module) -> Interface:
-    """The interface of the module at ``rel`` (``tree``: ``text`` parsed with type comments)."""
+def import_statements(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, at any depth (statement blocks only)."""
+    out: list[ast.Import | ast.ImportFrom] = []
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.append(n)
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(n, field, None)
+            if isinstance(block, list):
+                stack.extend(block)
+    return out
+
+
+def interface_of(rel: str, text: str, tree: ast.Module,
+                 imports: list[ast.Import | ast.ImportFrom] | None = None) -> Interface:
+    """The interface of the module at ``rel`` (``tree``: ``text`` parsed with type comments;
+    ``imports``: its import statements, if already found)."""
     src = _Source(text)
     names = _Names()
     units = []
     for stmt in tree.body:
         if _is_docstring(stmt):
             continue
-        sealed = _sealed_in(stmt)
-        bodies = [s for fn in sealed for s in fn.body]
-        uses = names.walk(stmt, {id(s) for s in bodies})
-        for s in bodies:
-            names.walk(s)  # the file still mentions what sealed bodies mention
+        candidates = _candidates(stmt)
+        bodies = [s for fn in candidates for s in fn.body]
+        uses = names.walk([stmt], {id(s) for s in bodies}).found
+        sealed = []
+        for fn in candidates:
+            body = names.walk(list(fn.body))
+            if body.reaches_out:
+                uses |= body.found  # not sealed: its body is part of the statement
+            else:
+                sealed.append((fn, body.yields))
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             uses = _import_uses(stmt)
         units.append(Unit(frozenset(_binds(stmt)), frozenset(uses), src.key(stmt, sealed)))
-    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     return Interface(units=tuple(units), identifiers=frozenset(names.found), bare=frozenset(names.bare),
-                     bindings=tuple(_bindings(imports, rel)),
+                     bindings=tuple(_bindings(imports if imports is not None else import_statements(tree), rel)),
                      directives=tuple(m.group(0).strip() for m in _DIRECTIVE.finditer(text)))
 
 
@@ -353,5 +381,5 @@ def changed_exports(old: Interface, new: Interface) -> frozenset[str] | None:
     return ALL_EXPORTS if out & _EVERYTHING else out
 
 
-__all__ = ["ALL_EXPORTS", "Interface", "Unit", "changed_exports", "exports_using", "interface_of",
-           "parse_interface"]
+__all__ = ["ALL_EXPORTS", "Interface", "Unit", "changed_exports", "exports_using", "import_statements",
+           "interface_of", "parse_interface"]

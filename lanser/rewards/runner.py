@@ -25,6 +25,7 @@ diagnostics dropped (the server cannot be told a file on disk is gone).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,13 @@ class TrajectoryRunner:
         self.last_pulled = sorted(targets) if targets is not None else None
         self._files = set(files)
         if targets is None:
-            by_file = await session.diagnostics(files)
+            # Parse every file for the rule while the server checks them (another core).
+            texts = {rel: session.docs[rel].text for rel in files if rel in session.docs}
+            parsing = asyncio.get_running_loop().run_in_executor(None, self._analyze_all, texts)
+            try:
+                by_file = await session.diagnostics(files)
+            finally:
+                await parsing
             self._restarts = session.restarts
         else:
             present = set(files)
@@ -280,6 +287,14 @@ class TrajectoryRunner:
         if targets is None:
             self._stdlib_names = None
         return targets
+
+    def _analyze_all(self, texts: dict[str, str]) -> None:
+        """Fill the parse cache for ``texts`` (in a worker thread: pure parsing, one dict
+        entry per file)."""
+        for rel, text in texts.items():
+            cached = self._facts.get(rel)
+            if cached is None or cached[0] != text:
+                self._facts[rel] = (text, *analyze(rel, text))
 
     def _interface_before(self, rel: str, data: bytes | None) -> Interface | None:
         """The interface of ``rel`` as the last pull saw it (from the cache when it has it)."""
