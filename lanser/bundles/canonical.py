@@ -91,7 +91,8 @@ def _needs_plain(obj: Any) -> bool:
         return False
     if t is list:
         for v in obj:
-            if not (type(v) is str or v is None) and _needs_plain(v):
+            tv = type(v)
+            if not (tv is str or v is None or (tv is int and -_SAFE_INT <= v <= _SAFE_INT)) and _needs_plain(v):
                 return True
         return False
     if t is str or obj is None or t is bool:

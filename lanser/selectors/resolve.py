@@ -49,6 +49,7 @@ Decisions:
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import Any, Sequence
 
@@ -68,6 +69,7 @@ from .symbol_id import symbol_id
 
 _INDEX_CACHE: "weakref.WeakKeyDictionary[Workspace, dict[str, FileIndex]]" = weakref.WeakKeyDictionary()
 _INDEX_CACHE_MAX = 2048
+_WORD_RE = re.compile(r"\w+")
 FUZZY_OFFER = 0.5       # s_prox at or above which a fuzzy candidate is offered without a shared token
 
 
@@ -516,16 +518,18 @@ def map_old_position(old: str, new: str, line: int, cp: int) -> tuple[int, int] 
 
 
 def _word_at(line: str, cp: int) -> str:
-    """The identifier run a code-point column is on (or starts), '' when none."""
-    if not (0 <= cp < len(line)) or not (line[cp].isalnum() or line[cp] == "_"):
+    """The identifier run a code-point column is on (or starts), '' when none.
+
+    ``\\w`` is exactly ``str.isalnum()`` or ``_`` for str patterns."""
+    if not (0 <= cp < len(line)):
+        return ""
+    m = _WORD_RE.match(line, cp)
+    if m is None:
         return ""
     start = cp
     while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
         start -= 1
-    end = cp
-    while end < len(line) and (line[end].isalnum() or line[end] == "_"):
-        end += 1
-    return line[start:end]
+    return line[start:m.end()]
 
 
 def _pick_variant(exact: list[tuple[FileIndex, Definition, str]], overload: int | None,
