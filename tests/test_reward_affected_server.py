@@ -122,12 +122,17 @@ def test_unsure_steps_pull_everything(tmp_path):
         {"id": "config", "op": "write", "path": "pyrightconfig.json",
          "content": '{"typeCheckingMode": "strict"}\n'},
         {"id": "data", "op": "write", "path": "notes.txt", "content": "hello\n"},
+        {"id": "cycles", "op": "write", "path": "pyrightconfig.json",
+         "content": '{"typeCheckingMode": "strict", "reportImportCycles": "error"}\n'},
+        {"id": "cycle", "op": "write", "path": "c.py", "content": "import d\n\nx = 3\n"},
     ])
     pulled = [set(p) if p is not None else None for _, p in results]
     # b.py may import c (it does not parse), a.py imports b; d.py imports c but never uses x
     assert pulled[0] == {"a.py", "b.py", "c.py"}
     assert pulled[1] is None  # the configuration changed
     assert pulled[2] == set()
+    assert pulled[4] is None  # import cycles are checked: any Python change pulls everything
+    assert results[4][0]["diagnostics"]["errors"] > results[3][0]["diagnostics"]["errors"]  # c -> d -> c
 
 
 BASE = ("def value() -> int:\n    return 1\n\n\nclass Box:\n    def get(self) -> int:\n        return 1\n")

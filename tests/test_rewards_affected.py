@@ -287,7 +287,7 @@ def test_only_files_mentioning_a_changed_name_are_pulled():
 def test_without_interfaces_every_export_counts():
     new_g = NAMED["pkg/base.py"].replace("def g(x: int)", "def g(x: str)")
     out = affected_files(graph({**NAMED, "pkg/base.py": new_g}), {"pkg/base.py": "changed"}, previous_files=NAMED)
-    assert out is not None and set(out) == set(NAMED) - {"pkg/__init__.py"} | {"pkg/__init__.py"}
+    assert out is not None and set(out) == set(NAMED)  # every importer, transitively
 
 
 def test_a_wildcard_import_re_exports_whatever_changed():
@@ -326,6 +326,12 @@ def test_stdlib_names_follow_versions(tmp_path):
     real = stdlib.stdlib_names(stdlib.typeshed_dir("pyright"), (3, 11))
     assert {"os", "typing", "typing_extensions", "_typeshed", "types", "json"} <= real
     assert "distutils" not in real and "click" not in real
+
+
+def test_import_cycle_checks_are_noticed(tmp_path):
+    assert stdlib.checks_import_cycles(tmp_path) is False
+    (tmp_path / "pyproject.toml").write_text('[tool.pyright]\nreportImportCycles = "error"\n')
+    assert stdlib.checks_import_cycles(tmp_path) is True
 
 
 def test_python_version_takes_the_older_of_interpreter_and_config(tmp_path):

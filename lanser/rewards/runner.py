@@ -51,7 +51,7 @@ from .affected import FileImports, ImportGraph, affected_files, analyze
 from .formula import AGGREGATES, DEFAULT_WEIGHTS, Weights, check_clip, check_diag_term
 from .interface import Interface
 from .records import aggregate, build_record
-from .stdlib import python_version, stdlib_names, typeshed_dir
+from .stdlib import checks_import_cycles, python_version, stdlib_names, typeshed_dir
 from .steps import SEPARATOR, BadLine, Step
 
 SEVERITY_NAMES: tuple[str, ...] = ("error", "warning", "information")
@@ -204,6 +204,7 @@ class TrajectoryRunner:
         # rel -> (text, imports, interface): what the last pull's graph was built from
         self._facts: dict[str, tuple[str, FileImports | None, Interface | None]] = {}
         self._stdlib_names: frozenset[str] | None = None
+        self._cycles = False  # the configuration mentions reportImportCycles
         self._restarts = -1
 
     @property
@@ -284,6 +285,9 @@ class TrajectoryRunner:
                if kind == "changed"}
         graph, interfaces = self._graph(session, files, self._stdlib(session))
         targets = affected_files(graph, pending, previous_files=self._files, interfaces=interfaces, before=old)
+        if targets and (self._cycles or any(i is not None and any("reportImportCycles" in d for d in i.directives)
+                                            for i in interfaces.values())):
+            targets = None  # import-cycle diagnostics depend on files a file does not name
         if targets is None:
             self._stdlib_names = None
         return targets
@@ -336,10 +340,12 @@ class TrajectoryRunner:
 
     def _stdlib(self, session: Session) -> frozenset[str]:
         """The standard-library names of the pinned server's typeshed for the analysed
-        Python (recomputed after a configuration change: pythonVersion may have moved)."""
+        Python, and whether import cycles are checked (both read again after a
+        configuration change)."""
         if self._stdlib_names is None:
             version = python_version(self.ws.root, session.python.full_version)
             self._stdlib_names = stdlib_names(typeshed_dir(session.spec.name), version)
+            self._cycles = checks_import_cycles(self.ws.root)
         return self._stdlib_names
 
     def _open_all(self, session: Session) -> list[str]:

@@ -1,4 +1,4 @@
-"""The standard-library module names the affected-files rule needs (the only I/O it has).
+"""What the affected-files rule reads besides the files: standard-library names, configuration.
 
 The server takes a standard-library module from its bundled typeshed before it
 looks anywhere else, so a workspace file of that name inside a package never
@@ -79,4 +79,16 @@ def python_version(root: Path, interpreter_version: str) -> tuple[int, int]:
     return min(found) if found else (3, 0)
 
 
-__all__ = ["python_version", "stdlib_names", "typeshed_dir"]
+def checks_import_cycles(root: Path) -> bool:
+    """Whether the project's configuration mentions ``reportImportCycles`` (then a file's
+    diagnostics depend on cycles through files it does not name: the rule gives up)."""
+    for name in ("pyrightconfig.json", "pyproject.toml"):
+        try:
+            if "reportImportCycles" in (root / name).read_text("utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+__all__ = ["checks_import_cycles", "python_version", "stdlib_names", "typeshed_dir"]
