@@ -81,9 +81,12 @@ def _needs_plain(obj: Any) -> bool:
     A read-only walk: most bundles need no conversion and are written as they are."""
     t = type(obj)
     if t is dict:
-        for k, v in obj.items():
-            if type(k) is not str or not k.isascii():
+        try:
+            if not "".join(obj).isascii():  # every key at once (a non-str key raises)
                 return True
+        except TypeError:
+            return True
+        for v in obj.values():
             tv = type(v)
             if not (tv is str or v is None or tv is bool or (tv is int and -_SAFE_INT <= v <= _SAFE_INT)):
                 if _needs_plain(v):

@@ -13,6 +13,7 @@ Two things differ from a stock client:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from lsprotocol import types as T
 from pygls.exceptions import JsonRpcInternalError
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.json_rpc import JsonRPCResponseMessage
+from pygls.protocol.json_rpc import JsonRPCProtocol, JsonRPCResponseMessage
 
 FrameHook = Callable[[str, dict[str, Any]], None]
 
@@ -51,6 +52,15 @@ class RawResultProtocol(LanguageServerProtocol):
             self.raw_results[data["id"]] = {k: data[k] for k in ("result", "error") if k in data}
             return JsonRPCResponseMessage(id=data["id"], jsonrpc=data["jsonrpc"], result=None)
         return super().structure_message(data)
+
+    def handle_message(self, message: Any) -> None:
+        # Responses (what a warm session mostly receives) skip pygls' dispatch, whose
+        # runtime ``Protocol`` isinstance checks cost more than the rest of handling one.
+        if (type(message) is JsonRPCResponseMessage and message.jsonrpc == JsonRPCProtocol.VERSION
+                and not self._shutdown):
+            contextvars.copy_context().run(self._handle_response, message.id, message.result)
+            return
+        super().handle_message(message)
 
     def _send_data(self, data: Any) -> None:
         if self.frame_hook is not None and data:

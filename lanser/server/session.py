@@ -270,9 +270,8 @@ class Session:
     async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
         """Send one request and wait for its answer, the timeout, or a server fault.
 
-        One plain future settled by callbacks, not a task per thing waited on: a warm
-        ``def`` takes about a millisecond, and three tasks plus ``asyncio.wait`` per
-        request were a measurable part of it.
+        No task per thing waited on: a warm ``def`` takes well under a millisecond, and
+        three tasks plus ``asyncio.wait`` per request were a measurable part of it.
         """
         # String ids: pygls keeps our pending requests and the server's own requests to
         # us in one table keyed by id, and pyright numbers its requests 0, 1, 2...; an
@@ -285,12 +284,6 @@ class Session:
         self._next_id += 1
         msg_id = f"lanser-{self._next_id}"
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[str] = loop.create_future()
-
-        def settle(outcome: str) -> None:
-            if not waiter.done():
-                waiter.set_result(outcome)
-
         client.send_failure = None
         fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
         if client.send_failure is not None:
@@ -298,24 +291,36 @@ class Session:
             fut.cancel()
             raise InternalError(f"internal error: could not send {method}: "
                                 f"{type(failure).__name__}: {failure}")
-        fut.add_done_callback(lambda _f: settle("answered"))
-        timer = loop.call_later(self.config.timeout, settle, "timeout")
-        client.fault_listeners.add(settle)
+        # The answer future itself is awaited (no waiter in between: each future between
+        # the answer and this coroutine costs an event-loop turn); a timeout or a server
+        # fault cancels it and says why.
+        why: list[str] = []
+
+        def give_up(reason: str) -> None:
+            if not why and not fut.done():
+                why.append(reason)
+                fut.cancel()
+
+        timer = loop.call_later(self.config.timeout, give_up, "timeout")
+        client.fault_listeners.add(give_up)
         try:
-            outcome = await waiter
-        except asyncio.CancelledError:  # interrupted (Ctrl-C): cancel the request too
-            self._unresponsive = True
-            self._cancel(client, fut, msg_id)
-            raise
+            await fut
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not why or (task is not None and getattr(task, "cancelling", lambda: 0)()):
+                # interrupted from outside (Ctrl-C): cancel the request too
+                self._unresponsive = True
+                self._cancel(client, fut, msg_id)
+                raise
         finally:
             timer.cancel()
-            client.fault_listeners.discard(settle)
-        if outcome != "answered":
+            client.fault_listeners.discard(give_up)
+        if why:
             self._cancel(client, fut, msg_id)
-            if outcome == "died":
+            if why[0] == "died":
                 raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {method}")
             self._unresponsive = True
-            if outcome == "broken":
+            if why[0] == "broken":
                 raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {method} "
                               f"({client.log[-1] if client.log else 'unreadable frame'})")
             raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {method}")
