@@ -113,6 +113,8 @@ class Workspace:
         self._root_str = str(self.root)
         # rel -> (stat key, trusted, SourceFile): warm engines read the same files per call.
         self._files: dict[str, tuple[StatKey, bool, SourceFile]] = {}
+        # user path -> (rel, st_dev, st_ino) of the file it resolved to inside the jail.
+        self._jailed: dict[str, tuple[str, int, int]] = {}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -156,25 +158,62 @@ class Workspace:
     # -- files -----------------------------------------------------------
     def read(self, user_path: str) -> SourceFile:
         """The file decoded; an unchanged file comes from a cache (same object, so its
-        line table is computed once), keyed on its stat and guarded against racy stats."""
-        real, rel = self.resolve(user_path, must_exist=False)
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            raise NotFound(f"no such file in the workspace: {user_path}") from None
-        except PermissionError:
-            raise FsPermissions(f"cannot read {rel}: permission denied") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise NotFound(f"{rel} is a directory, not a file")
+        line table is computed once), keyed on its stat and guarded against racy stats.
+
+        The jail: a path is resolved (symlinks included) the first time; after that a
+        ``stat`` through the same path that lands on the same file (device and inode)
+        stands for the resolution, since a retargeted link or a swapped directory leads
+        to another file.  The file is opened through the path and checked to be that
+        file before a byte of it is used.
+        """
+        known = self._jailed.get(user_path)
+        st: os.stat_result | None = None
+        if known is not None:
+            try:
+                st = os.stat(os.path.join(self._root_str, user_path))
+            except OSError:
+                st = None
+            if st is None or (st.st_dev, st.st_ino) != known[1:] or not stat.S_ISREG(st.st_mode):
+                del self._jailed[user_path]
+                known, st = None, None
+        if known is not None and st is not None:
+            rel, path = known[0], os.path.join(self._root_str, user_path)
+        else:
+            real, rel = self.resolve(user_path, must_exist=False)
+            path = str(real)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise NotFound(f"no such file in the workspace: {user_path}") from None
+            except PermissionError:
+                raise FsPermissions(f"cannot read {rel}: permission denied") from None
+            if stat.S_ISDIR(st.st_mode):
+                raise NotFound(f"{rel} is a directory, not a file")
+            if stat.S_ISREG(st.st_mode) and not user_path.startswith("file://"):
+                if len(self._jailed) >= _READ_CACHE_MAX:
+                    self._jailed.clear()
+                self._jailed[user_path] = (rel, st.st_dev, st.st_ino)
         key = stat_key(st)
         hit = self._files.get(rel)
         if hit is not None and hit[0] == key and hit[1]:
             return hit[2]
         now = time.time_ns()
         try:
-            raw = real.read_bytes()
+            with open(path, "rb") as fh:
+                opened = os.fstat(fh.fileno())
+                if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+                    raw = None  # the path changed under us: resolve it again
+                else:
+                    raw = fh.read()
         except PermissionError:
             raise FsPermissions(f"cannot read {rel}: permission denied") from None
+        except (FileNotFoundError, NotADirectoryError):
+            raw = None
+        if raw is None:
+            self._jailed.pop(user_path, None)
+            if known is None:
+                raise NotFound(f"{user_path} changed while it was being read; try again")
+            return self.read(user_path)
         src = hit[2] if hit is not None and hit[2].raw == raw else decode_source(raw, rel)
         if len(self._files) >= _READ_CACHE_MAX:
             self._files.clear()

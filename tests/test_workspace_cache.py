@@ -92,3 +92,23 @@ def test_resolve_keeps_the_jail_for_prefix_siblings(tmp_path: Path) -> None:
     with pytest.raises(FsPermissions):
         ws.resolve(str(sibling / "a.py"))
     assert ws.resolve(".")[1] == "."
+
+
+def test_directory_swapped_for_a_link_outside_after_a_cached_read(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "m.py").write_text("x = 1\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "m.py").write_text("secret = 1\n")
+    ws = Workspace(root)
+    assert ws.read("pkg/m.py").text == "x = 1\n"
+    (root / "pkg").rename(root / "old_pkg")
+    (root / "pkg").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(FsPermissions):
+        ws.read("pkg/m.py")
+    # and a link that now points at another file inside gets that file, under its own name
+    (root / "pkg").unlink()
+    (root / "pkg").symlink_to(root / "old_pkg", target_is_directory=True)
+    src = ws.read("pkg/m.py")
+    assert src.text == "x = 1\n" and src.rel == "old_pkg/m.py"
