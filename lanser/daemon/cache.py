@@ -42,24 +42,31 @@ class Scanner:
     def scan(self, extra: Iterable[str] = ()) -> dict[str, str]:
         """rel -> sha256 of the current bytes, for every tracked file that exists.
 
-        Runs before every answer, so paths stay strings (pathlib per file cost more
-        than the stat calls)."""
-        root = str(self.ws.root)
-        join = os.path.join
-        rels = set(python_files(self.ws)) | set(extra)
-        rels.update(name for name in CONFIG_FILES if os.path.isfile(join(root, name)))
+        Runs before every answer: paths stay strings and the loop stays flat (per
+        file it is one ``stat`` and a dict lookup when nothing moved)."""
+        prefix = str(self.ws.root) + "/"
+        rels = set(python_files(self.ws, sort=False))
+        rels.update(extra)
+        rels.update(name for name in CONFIG_FILES if os.path.isfile(prefix + name))
         out: dict[str, str] = {}
+        seen = self._seen
+        stat_ = os.stat
         now = time.time_ns()
         for rel in rels:
-            path = join(root, rel)
             try:
-                st = os.stat(path)
-                key = stat_key(st)
-                old = self._seen.get(rel)
-                if old is not None and old[0] == key:
-                    out[rel] = old[1]
-                    continue
-                with open(path, "rb") as fh:
+                st = stat_(prefix + rel)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError:
+                out[rel] = "unreadable"
+                continue
+            key = stat_key(st)
+            old = seen.get(rel)
+            if old is not None and old[0] == key:
+                out[rel] = old[1]
+                continue
+            try:
+                with open(prefix + rel, "rb") as fh:
                     data = fh.read()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 continue
@@ -68,14 +75,14 @@ class Scanner:
                 continue
             digest = hashlib.sha256(data).hexdigest()
             self.rehashed += 1
-            self._seen[rel] = (key if settled(st, now) else None, digest)
+            seen[rel] = (key if settled(st, now) else None, digest)
             out[rel] = digest
-        for gone in set(self._seen) - rels:
-            del self._seen[gone]
+        for gone in set(seen) - rels:
+            del seen[gone]
         return out
 
 
-def python_files(ws: Workspace) -> list[str]:
+def python_files(ws: Workspace, *, sort: bool = True) -> list[str]:
     """``Workspace.python_files()``, faster: ``realpath`` only for symlinks (a scandir walk
     that does not follow directory links, like ``os.walk``, stays inside the root)."""
     out: list[str] = []
@@ -107,7 +114,7 @@ def python_files(ws: Workspace) -> list[str]:
                 if not ws.contains(Path(os.path.realpath(entry.path))):
                     continue
             out.append(prefix + name)
-    return sorted(out)
+    return sorted(out) if sort else out
 
 
 def state_digest(state: dict[str, str]) -> str:

@@ -150,7 +150,7 @@ class Service:
     # -- freshness ----------------------------------------------------------------
     async def refresh(self, state: dict[str, str] | None = None) -> str:
         """Bring the server up to date with the disk (``state``: a scan taken just now);
-        returns the workspace digest."""
+        returns the workspace digest ("" when the service keeps no memo)."""
         session = self.session
         state = self._scan() if state is None else state
         if session is not None and self.synced is not None and state != self.synced:
@@ -166,6 +166,8 @@ class Service:
                     await self.drop_session()
         if self.session is not None:
             self.synced = state
+        if not self.cache:  # no memo to key or prune: the digest is not needed
+            return ""
         digest = state_digest(state)
         if digest != self.digest:
             self.memo.keep_only(digest)
