@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..workspace import SKIP_DIRS, StatKey, Workspace, settled, stat_key
+from .watch import Watcher
 
 CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 
@@ -38,14 +39,25 @@ class Scanner:
         self.ws = ws
         self._seen: dict[str, tuple[StatKey | None, str]] = {}
         self.rehashed = 0  # files read and hashed so far (for status and tests)
+        self.full_scans = 0  # scans that stat'ed every file (for status and tests)
+        self.watcher = Watcher()
+        self._last: dict[str, str] | None = None
 
     def scan(self, extra: Iterable[str] = ()) -> dict[str, str]:
         """rel -> sha256 of the current bytes, for every tracked file that exists.
 
-        Runs before every answer: paths stay strings and the loop stays flat (per
-        file it is one ``stat`` and a dict lookup when nothing moved)."""
+        Runs before every answer.  When the watcher saw no event since the last full
+        scan (and nothing it cannot see is tracked), the last answer still holds;
+        otherwise every file is stat'ed, and hashed only if its stat moved."""
+        extra = list(extra)
+        if self._last is not None and self.watcher.quiet() and set(extra) <= self._last.keys():
+            return dict(self._last)
+        self.full_scans += 1
+        self.watcher.quiet()  # drain: events from now on mean "look again"
         prefix = str(self.ws.root) + "/"
-        rels = set(python_files(self.ws, sort=False))
+        found = walk(self.ws)
+        self.watcher.arm(found.dirs)
+        rels = set(found.files)
         rels.update(extra)
         rels.update(name for name in CONFIG_FILES if os.path.isfile(prefix + name))
         out: dict[str, str] = {}
@@ -79,13 +91,31 @@ class Scanner:
             out[rel] = digest
         for gone in set(seen) - rels:
             del seen[gone]
+        # Only a state made of files the watched directories hold may be reused.
+        trusted = self.watcher.active and not found.links and all(
+            os.path.dirname(prefix + rel) in self.watcher.watched for rel in rels)
+        self._last = dict(out) if trusted else None
         return out
 
 
 def python_files(ws: Workspace, *, sort: bool = True) -> list[str]:
     """``Workspace.python_files()``, faster: ``realpath`` only for symlinks (a scandir walk
     that does not follow directory links, like ``os.walk``, stays inside the root)."""
-    out: list[str] = []
+    files = walk(ws).files
+    return sorted(files) if sort else files
+
+
+@dataclass
+class Walk:
+    files: list[str] = field(default_factory=list)   # workspace-relative Python files
+    dirs: list[str] = field(default_factory=list)    # absolute directories walked
+    links: bool = False                               # a listed file is a symlink
+
+
+def walk(ws: Workspace) -> Walk:
+    """The workspace's Python files and the directories that hold them (what a watcher
+    must watch), skipping tool directories and never following directory links."""
+    out = Walk()
     root = str(ws.root)
     stack = [(root, "")]
     while stack:
@@ -94,6 +124,7 @@ def python_files(ws: Workspace, *, sort: bool = True) -> list[str]:
             entries = list(os.scandir(path))
         except OSError:
             continue
+        out.dirs.append(path)
         for entry in entries:
             name = entry.name
             try:
@@ -113,8 +144,9 @@ def python_files(ws: Workspace, *, sort: bool = True) -> list[str]:
                     pass
                 if not ws.contains(Path(os.path.realpath(entry.path))):
                     continue
-            out.append(prefix + name)
-    return sorted(out) if sort else out
+                out.links = True
+            out.files.append(prefix + name)
+    return out
 
 
 def state_digest(state: dict[str, str]) -> str:

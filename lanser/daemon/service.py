@@ -146,6 +146,7 @@ class Service:
 
     async def close(self) -> None:
         await self.drop_session()
+        self.scanner.watcher.close()
 
     # -- freshness ----------------------------------------------------------------
     async def refresh(self, state: dict[str, str] | None = None) -> str:
@@ -365,6 +366,7 @@ class Service:
             "requests": self.requests, "memoHits": self.memo.hits, "memoEntries": len(self.memo),
             "coalesced": self.flights.coalesced, "serverStarts": self.session_starts,
             "diskChanges": self.disk_changes, "filesHashed": self.scanner.rehashed,
+            "fullScans": self.scanner.full_scans, "watching": self.scanner.watcher.active,
             "serverProcess": {"pid": pid, "alive": self.session_alive(), "rssKb": rss_kb(pid)},
             "openDocuments": len(s.docs) if s is not None else 0,
         }
