@@ -155,3 +155,11 @@ def wait_gone(pid: int, within: float = 3.0) -> bool:
             return True
         time.sleep(0.05)
     return not pid_alive(pid)
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (relative path -> text, UTF-8) below ``root``; returns ``root``."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_tree
 
 from lanser.engine import Engine, Options
 from lanser.pyright_cli import count_by_severity, run_pyright_json
@@ -20,11 +21,6 @@ from lanser.rewards.steps import Step, parse_steps
 pytestmark = pytest.mark.server
 
 
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
 
 
 def replay(ws: Path, steps: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str] | None]]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_tree
 
 from lanser.errors import NotFound
 from lanser.pyright_cli import count_by_severity, normalize_diagnostics, run_pyright_json
@@ -13,15 +14,10 @@ from lanser.pyright_cli import count_by_severity, normalize_diagnostics, run_pyr
 pytestmark = pytest.mark.server
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
 
 
 def test_counts_and_relative_paths(tmp_path):
-    root = write(tmp_path / "ws", {
+    root = write_tree(tmp_path / "ws", {
         "pkg/__init__.py": "",
         "pkg/a.py": 'x: int = "s"\nimport not_a_module_anywhere\n',
         "pkg/b.py": "def f() -> str:\n    return 1\n",
@@ -44,7 +40,7 @@ def test_counts_and_relative_paths(tmp_path):
 
 
 def test_project_configuration_is_honoured(tmp_path):
-    root = write(tmp_path / "ws", {
+    root = write_tree(tmp_path / "ws", {
         "pyrightconfig.json": json.dumps({"include": ["src"], "pythonVersion": "3.11",
                                           "reportMissingImports": "warning"}),
         "src/m.py": "import not_a_module_anywhere\nz: int = 'q'\n",
@@ -57,8 +53,8 @@ def test_project_configuration_is_honoured(tmp_path):
 
 def test_same_counts_from_another_directory(tmp_path):
     files = {"m.py": "def f(a: int) -> int:\n    return a.nope\n"}
-    c1 = count_by_severity(run_pyright_json(write(tmp_path / "one", files)), tmp_path / "one")
-    c2 = count_by_severity(run_pyright_json(write(tmp_path / "two", files)), tmp_path / "two")
+    c1 = count_by_severity(run_pyright_json(write_tree(tmp_path / "one", files)), tmp_path / "one")
+    c2 = count_by_severity(run_pyright_json(write_tree(tmp_path / "two", files)), tmp_path / "two")
     assert c1 == c2 and c1["errors"] == 1
 
 
