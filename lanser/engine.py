@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform as _platform
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from lsprotocol import types as T
 
@@ -85,7 +85,7 @@ class Engine:
         # Trace replay passes a session answering from recorded frames, and the recorded server.
         self.session_factory = session_factory or Session
         self.spec = spec or server_spec(options.server)
-        self.handlers: dict[str, Callable[[Request, "Context"], Awaitable[dict[str, Any]]]] = {
+        self.handlers: dict[str, Callable[[Request, "Context"], Awaitable[None]]] = {
             "locate": _locate, "def": _definition, "refs": _references, "hover": _hover,
             "symbols": _symbols, "diag": _diag}
         from .mutations import mutation_handlers  # late: mutations imports this module
@@ -354,9 +354,9 @@ def _page(ctx: Context, items: list[Any]) -> list[Any]:
 
 def _add_io_ranges(bundle: dict[str, Any], eng: Engine) -> None:
     """--verbose: an ``ioRange`` in --index-io units beside every workspace range."""
-    cache: dict[str, list[str] | None] = {}
+    cache: dict[str, Sequence[str] | None] = {}
 
-    def lines_of(path: str) -> list[str] | None:
+    def lines_of(path: str) -> Sequence[str] | None:
         if path not in cache:
             try:
                 cache[path] = eng.ws.read(path).lines

@@ -31,7 +31,7 @@ import os
 import re
 import tokenize
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from lsprotocol import types as T
 from lsprotocol.converters import get_converter
@@ -181,7 +181,7 @@ def unrenamed_candidates(ws: Workspace, name: str, spans: Mapping[str, list[list
     return N.sort_locations(out, "kind")
 
 
-def replacement_edit(src_lines: list[str], rng: list[int], text: str, encoding: str,
+def replacement_edit(src_lines: Sequence[str], rng: list[int], text: str, encoding: str,
                      newline: str) -> dict[str, Any]:
     """The TextEdit replacing ``rng`` with ``text`` re-indented to the target: the
     first line continues the target's line; later lines get the target line's

@@ -63,7 +63,7 @@ class Watcher:
 
     def quiet(self) -> bool:
         """Read (never wait for) the queued events: True when there were none."""
-        if self._ino is None:
+        if self._ino is None or flags is None:
             return False
         try:
             events = self._ino.read(timeout=0)

@@ -343,8 +343,7 @@ class _Session:
         exact = _pick_variant(exact, overload, what)
         cands = []
         for idx, d, mod in exact:
-            span = d.role_span(role)
-            if span is None:
+            if d.role_span(role) is None:
                 raise NotFound(f"{what}: {d.qualname} has no {_ROLE_WORDS[role]}")
             cands.append(self._definition_candidate(idx, d, mod, request, role))
         best, top = decide(cands, self.settings, what=what)
