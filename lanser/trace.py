@@ -3,7 +3,7 @@
 A trace file holds *runs* (one per ``lanser`` process or batch), each made of
 *operations*.  Every line is one event::
 
-    {"event":"run", "format":"lanser-trace-v1", "run":ID, "root":..., "rootUri":..., "environment":{...},
+    {"event":"run", "format":"lanser-trace-v2", "run":ID, "root":..., "rootUri":..., "environment":{...},
      "lanserDir":bool}
     {"event":"op-start", "run":ID, "op":N, "cmd":..., "selector":..., "args":{...}, "options":{...}}
     {"event":"frame", "run":ID, "op":N, "dir":"send"|"recv", "msg":{JSON-RPC message}}
@@ -13,8 +13,8 @@ A trace file holds *runs* (one per ``lanser`` process or batch), each made of
     {"event":"record", "run":ID, "op":N, "record":{...}}
     {"event":"op-end", "run":ID, "op":N, "exitCode":..., "status":..., "bundleId":..., "check":"sha256:..."}
 
-``check`` is the SHA-256 of the operation's preceding lines (as written), so an
-edited line is detected before anything is replayed.
+``check`` is the SHA-256 of the run's ``run`` line and the operation's preceding
+lines (as written), so an edited line is detected before anything is replayed.
 
 ``git`` events are the answers git gave about the work tree (the dirty-tree
 check of an apply, and whether a reward run may write): replay answers from
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .tracereplay import ReplayResult
 
-TRACE_FORMAT = "lanser-trace-v1"
+TRACE_FORMAT = "lanser-trace-v2"
 EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
 CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 TRAJECTORY_CMDS = ("reward",)
@@ -189,6 +189,7 @@ class Recorder:
         self._frames: list[dict[str, Any]] = []
         self._git: list[list[str] | None] = []
         self._header = False
+        self._run_line = ""  # this run's run line, as written (part of every operation's check)
         # Whether .lanser/ exists as the run begins: applying checks more before creating it,
         # so a replay in a scratch copy must start from the same state.
         self.lanser_dir = os.path.lexists(engine.ws.root / LANSER_DIR)
@@ -229,9 +230,10 @@ class Recorder:
         lines: list[str] = []
         if not self._header:
             env = (bundles[0].get("environment") if bundles else None) or self.engine.environment()
-            lines.append(_line({"event": "run", "format": TRACE_FORMAT, "run": self.run,
-                                "root": str(ws.root), "rootUri": to_uri(ws.root), "environment": env,
-                                "lanserDir": self.lanser_dir}))
+            self._run_line = _line({"event": "run", "format": TRACE_FORMAT, "run": self.run,
+                                    "root": str(ws.root), "rootUri": to_uri(ws.root), "environment": env,
+                                    "lanserDir": self.lanser_dir})
+            lines.append(self._run_line)
             self._header = True
         op_lines = [_line({"event": "op-start", **base, "cmd": cmd, "selector": selector, "args": args,
                            "options": self.engine.options.to_json()})]
@@ -240,7 +242,9 @@ class Recorder:
         op_lines.append(_line({"event": "workspace", **base, "files": files}))
         op_lines += [_line({"event": "bundle", **base, "bundle": b}) for b in bundles]
         op_lines += [_line({"event": "record", **base, "record": r}) for r in records]
-        op_lines.append(_line({"event": "op-end", **base, **end, "check": _check(op_lines)}))
+        # The run line is checked with every operation, so its root, environment and
+        # .lanser/ state cannot be edited either.
+        op_lines.append(_line({"event": "op-end", **base, **end, "check": _check([self._run_line, *op_lines])}))
         text = "".join(line + "\n" for line in lines + op_lines)
         try:
             with open(self.path, "a", encoding="utf-8") as fh:
@@ -396,6 +400,7 @@ def read_trace(path: str) -> list[Run]:
     order: list[Run] = []
     current: dict[str, Any] | None = None   # the operation being read
     raw_lines: list[str] = []
+    run_lines: dict[str, str] = {}          # run id -> its run line as written
     index = 0
     for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -415,6 +420,7 @@ def read_trace(path: str) -> list[Run]:
             if not isinstance(ev.get("run"), str) or not isinstance(ev.get("rootUri"), str):
                 raise _corrupt(path, n, "run event without run id or rootUri")
             runs[ev["run"]] = Run(ev)
+            run_lines[ev["run"]] = line
             order.append(runs[ev["run"]])
             continue
         run_id, op = ev.get("run"), ev.get("op")
@@ -469,7 +475,7 @@ def read_trace(path: str) -> list[Run]:
                 raise _corrupt(path, n, f"operation {op} ends without a bundle")
             if current["files"] is None:
                 raise _corrupt(path, n, f"operation {op} ends without a workspace digest")
-            if ev.get("check") != _check(raw_lines):
+            if ev.get("check") != _check([run_lines[run_id], *raw_lines]):
                 raise _corrupt(path, n, f"operation {op}: check digest differs (the trace was edited)")
             if ev.get("bundleId") != (bundles[-1]["bundleId"] if bundles else None):
                 raise _corrupt(path, n, f"operation {op}: op-end names another bundle")

@@ -260,7 +260,8 @@ def _edit_def_response(lines: list[str], *, reseal: bool) -> list[str]:
         start = next(i for i, e in enumerate(events) if e["event"] == "op-start")
         end = next(i for i, e in enumerate(events) if e["event"] == "op-end")
         ev = events[end]
-        ev["check"] = TR._check(lines[start:end])
+        run_line = next(lines[i] for i, e in enumerate(events) if e["event"] == "run" and e["run"] == ev["run"])
+        ev["check"] = TR._check([run_line, *lines[start:end]])
         lines[end] = TR._line(ev)
     return lines
 
@@ -274,6 +275,9 @@ def _edit_def_response(lines: list[str], *, reseal: bool) -> list[str]:
     ("bundle-edited", lambda ls: [l.replace('"exit_code":0', '"exit_code":5', 1) if '"event":"bundle"' in l else l
                                   for l in ls], "does not match its bundleId"),
     ("empty", lambda ls: [], "no run"),
+    # the run line (root, environment, .lanser/ state) is part of every operation's check
+    ("run-line-edited", lambda ls: [l.replace('"lanserDir":', '"lanserDir":null,"x":', 1)
+                                    if '"event":"run"' in l else l for l in ls], "the trace was edited"),
 ])
 def test_tampered_trace_is_a_clear_error(recorded: dict[str, Any], tmp_path: Path, name: str, edit: Any,
                                          message: str) -> None:
@@ -411,7 +415,8 @@ def _reward_events(lines: list[str]) -> list[tuple[int, dict[str, Any]]]:
 def _reseal(lines: list[str], events: list[tuple[int, dict[str, Any]]]) -> list[str]:
     start = next(i for i, e in events if e["event"] == "op-start")
     end_i, end = next((i, e) for i, e in events if e["event"] == "op-end")
-    end["check"] = TR._check(lines[start:end_i])
+    run_line = next(lines[i] for i, e in events if e["event"] == "run")
+    end["check"] = TR._check([run_line, *lines[start:end_i]])
     lines[end_i] = TR._line(end)
     return lines
 
