@@ -19,11 +19,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .bundles.normalize import count_diagnostics
 from .errors import InternalError, LsCrash, LsTimeout, NotFound
 from .server.pyenv import server_env
 from .server.registry import server_spec
+from .workspace import CONFIG_FILES
 
-CONFIG_FILES: tuple[str, ...] = ("pyrightconfig.json", "pyproject.toml")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "information")
 DEFAULT_TIMEOUT = 120.0
 
@@ -120,15 +121,4 @@ def count_by_severity(result: dict[str, Any] | list[dict[str, Any]],
         diags = normalize_diagnostics(result, workspace_dir)
     else:
         diags = result
-    totals = {"errors": 0, "warnings": 0, "informations": 0}
-    by_file: dict[str, dict[str, int]] = {}
-    key = {"error": "errors", "warning": "warnings", "information": "informations"}
-    for d in diags:
-        k = key.get(d["severity"])
-        if k is None:
-            continue
-        totals[k] += 1
-        if k != "informations":
-            entry = by_file.setdefault(d["path"], {"errors": 0, "warnings": 0})
-            entry[k] += 1
-    return {**totals, "byFile": {p: by_file[p] for p in sorted(by_file)}}
+    return count_diagnostics(diags)  # the same counting as the server's diagnostics

@@ -43,7 +43,7 @@ from urllib.parse import unquote
 from .bundles.canonical import bundle_id
 from .bundles.paths import to_uri
 from .errors import FsPermissions, LanserError, NotFound, ReplayMismatch
-from .workspace import Workspace, blob_id
+from .workspace import CONFIG_FILES, Workspace, blob_id
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 TRACE_FORMAT = "lanser-trace-v2"
 EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
-CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 TRAJECTORY_CMDS = ("reward",)
 LANSER_DIR = ".lanser"  # lanser's own directory in the workspace (edit journal, lock, snapshots)
 

@@ -23,6 +23,9 @@ from urllib.parse import unquote, urlparse
 
 from .errors import FsPermissions, IndexingUnsupported, NotFound
 
+# The files that configure the pinned server for a workspace (pyright reads both).
+CONFIG_FILES: tuple[str, ...] = ("pyrightconfig.json", "pyproject.toml")
+
 # Directories never walked when listing the workspace's Python files.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules",
                        ".mypy_cache", ".pytest_cache", ".tox", ".nox", ".lanser", "build", "dist",
@@ -158,41 +161,8 @@ class Workspace:
     # -- files -----------------------------------------------------------
     def read(self, user_path: str) -> SourceFile:
         """The file decoded; an unchanged file comes from a cache (same object, so its
-        line table is computed once), keyed on its stat and guarded against racy stats.
-
-        The jail: a path is resolved (symlinks included) the first time; after that a
-        ``stat`` through the same path that lands on the same file (device and inode)
-        stands for the resolution, since a retargeted link or a swapped directory leads
-        to another file.  The file is opened through the path and checked to be that
-        file before a byte of it is used.
-        """
-        known = self._jailed.get(user_path)
-        st: os.stat_result | None = None
-        if known is not None:
-            try:
-                st = os.stat(os.path.join(self._root_str, user_path))
-            except OSError:
-                st = None
-            if st is None or (st.st_dev, st.st_ino) != known[1:] or not stat.S_ISREG(st.st_mode):
-                del self._jailed[user_path]
-                known, st = None, None
-        if known is not None and st is not None:
-            rel, path = known[0], os.path.join(self._root_str, user_path)
-        else:
-            real, rel = self.resolve(user_path, must_exist=False)
-            path = str(real)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                raise NotFound(f"no such file in the workspace: {user_path}") from None
-            except PermissionError:
-                raise FsPermissions(f"cannot read {rel}: permission denied") from None
-            if stat.S_ISDIR(st.st_mode):
-                raise NotFound(f"{rel} is a directory, not a file")
-            if stat.S_ISREG(st.st_mode) and not user_path.startswith("file://"):
-                if len(self._jailed) >= _READ_CACHE_MAX:
-                    self._jailed.clear()
-                self._jailed[user_path] = (rel, st.st_dev, st.st_ino)
+        line table is computed once), keyed on its stat and guarded against racy stats."""
+        path, rel, st, known = self._jailed_stat(user_path)
         key = stat_key(st)
         hit = self._files.get(rel)
         if hit is not None and hit[0] == key and hit[1]:
@@ -201,24 +171,56 @@ class Workspace:
         try:
             with open(path, "rb") as fh:
                 opened = os.fstat(fh.fileno())
-                if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
-                    raw = None  # the path changed under us: resolve it again
-                else:
-                    raw = fh.read()
+                same = (opened.st_dev, opened.st_ino) == (st.st_dev, st.st_ino)
+                raw = fh.read() if same else None  # None: the path changed under us
         except PermissionError:
             raise FsPermissions(f"cannot read {rel}: permission denied") from None
         except (FileNotFoundError, NotADirectoryError):
             raw = None
         if raw is None:
             self._jailed.pop(user_path, None)
-            if known is None:
+            if not known:
                 raise NotFound(f"{user_path} changed while it was being read; try again")
-            return self.read(user_path)
+            return self.read(user_path)  # once more, resolving the path afresh
         src = hit[2] if hit is not None and hit[2].raw == raw else decode_source(raw, rel)
         if len(self._files) >= _READ_CACHE_MAX:
             self._files.clear()
         self._files[rel] = (key, settled(st, now), src)
         return src
+
+    def _jailed_stat(self, user_path: str) -> tuple[str, str, os.stat_result, bool]:
+        """(path to open, rel, stat, whether a known resolution was reused) for a file
+        inside the jail.
+
+        A path is resolved (symlinks included) the first time; after that a ``stat``
+        through the same path that lands on the same regular file (device and inode)
+        stands for the resolution, since a retargeted link or a swapped directory
+        leads to another file.  ``read`` then checks the opened file is that one.
+        """
+        known = self._jailed.get(user_path)
+        if known is not None:
+            path = os.path.join(self._root_str, user_path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == known[1:] and stat.S_ISREG(st.st_mode):
+                return path, known[0], st, True
+            del self._jailed[user_path]
+        real, rel = self.resolve(user_path, must_exist=False)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            raise NotFound(f"no such file in the workspace: {user_path}") from None
+        except PermissionError:
+            raise FsPermissions(f"cannot read {rel}: permission denied") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise NotFound(f"{rel} is a directory, not a file")
+        if stat.S_ISREG(st.st_mode) and not user_path.startswith("file://"):
+            if len(self._jailed) >= _READ_CACHE_MAX:
+                self._jailed.clear()
+            self._jailed[user_path] = (rel, st.st_dev, st.st_ino)
+        return str(real), rel, st, False
 
     def python_files(self) -> list[str]:
         """Workspace-relative paths of every ``.py``/``.pyi`` file, sorted; symlinks

@@ -36,13 +36,19 @@ class _NotPlain(Exception):
     """A value whose orjson encoding could differ from RFC 8785: use rfc8785."""
 
 
+def _float_as_is(x: float) -> bool:
+    """orjson writes ``x`` as RFC 8785 does: not integral (JCS writes ``1.0`` as ``1``) and
+    neither tiny nor huge (there both switch to exponents, at different thresholds)."""
+    return not x.is_integer() and 1e-4 <= abs(x) < _SAFE_INT
+
+
 def _plain(obj: Any) -> Any:
-    """``obj`` as plain dicts/lists with integral floats as ints (JCS writes ``1.0`` as
-    ``1``), or _NotPlain when orjson's bytes could differ from RFC 8785's.
+    """``obj`` as plain dicts/lists with integral floats as ints, or _NotPlain when
+    orjson's bytes could differ from RFC 8785's.  Only called when :func:`_needs_plain`
+    says so (rarely: the fast check inlines leaves, this does not need to).
 
     Exact type checks on purpose: subclasses (enums, bool-likes) go to rfc8785,
-    which knows how it wants them.  Leaves of containers are handled inline
-    (most nodes are leaves, and this runs for every bundle).
+    which knows how it wants them.
     """
     t = type(obj)
     if t is dict:
@@ -50,27 +56,18 @@ def _plain(obj: Any) -> Any:
         for k, v in obj.items():
             if type(k) is not str or not k.isascii():  # UTF-16 vs code point order could differ
                 raise _NotPlain
-            tv = type(v)
-            if tv is str or v is None or tv is bool or (tv is int and -_SAFE_INT <= v <= _SAFE_INT):
-                out[k] = v
-            else:
-                out[k] = _plain(v)
+            out[k] = _plain(v)
         return out
     if t is list or t is tuple:
-        return [v if (type(v) is str or v is None) else _plain(v) for v in obj]
-    if t is str or obj is None or t is bool:
+        return [_plain(v) for v in obj]
+    if t is str or obj is None or t is bool or (t is int and -_SAFE_INT <= obj <= _SAFE_INT):
         return obj
-    if t is int:
-        if -_SAFE_INT <= obj <= _SAFE_INT:
-            return obj
-        raise _NotPlain
     if t is float:
+        if _float_as_is(obj):
+            return obj
         if obj.is_integer() and -_SAFE_INT <= obj <= _SAFE_INT:
             return int(obj)  # also -0.0 -> 0, as JCS writes it
-        if 1e-4 <= abs(obj) < _SAFE_INT:  # shortest round trip is positional here, as in ECMAScript
-            return obj
-        raise _NotPlain  # tiny, huge, NaN, infinite
-    raise _NotPlain
+    raise _NotPlain  # unsafe integers; tiny, huge, NaN or infinite floats; other types
 
 
 def _needs_plain(obj: Any) -> bool:
@@ -100,8 +97,8 @@ def _needs_plain(obj: Any) -> bool:
         return False
     if t is str or obj is None or t is bool:
         return False
-    if t is float:  # written as is unless integral, tiny, huge or not finite
-        return obj.is_integer() or not 1e-4 <= abs(obj) < _SAFE_INT
+    if t is float:
+        return not _float_as_is(obj)
     return not (t is int and -_SAFE_INT <= obj <= _SAFE_INT)
 
 

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..workspace import SKIP_DIRS, StatKey, Workspace, settled, stat_key
+from ..workspace import CONFIG_FILES, SKIP_DIRS, StatKey, Workspace, settled, stat_key
 from .watch import Watcher
 
-CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 
 
 class Scanner:

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
 from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
-from ..workspace import Workspace, settled, stat_key
+from ..workspace import CONFIG_FILES, Workspace, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
@@ -39,10 +40,9 @@ _CONTENT_MODIFIED = -32801
 ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSearchPaths": True,
                                      "useLibraryCodeForTypes": True, "logLevel": "Information"}
 
-# Directories the server never checks unless told to (pyright's default excludes).
-_CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
 # root -> (stat keys of the config files, digest, settled): environment() runs per bundle.
 _DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
+# Directories the server never checks unless told to (pyright's default excludes).
 _NEVER_WALK = frozenset({".git", "node_modules", "__pycache__"})
 
 
@@ -106,7 +106,7 @@ class Session:
         (the interpreter path is left out: it is machine-specific)."""
         root = str(ws.root)
         stats: list[os.stat_result | None] = []
-        for name in _CONFIG_FILES:
+        for name in CONFIG_FILES:
             try:
                 stats.append(os.stat(os.path.join(root, name)))
             except OSError:
@@ -118,10 +118,9 @@ class Session:
         read_at = time.time_ns()
         h = hashlib.sha256()
         h.update(json.dumps(ANALYSIS_SETTINGS, sort_keys=True).encode())
-        for name in _CONFIG_FILES:
-            p = ws.root / name
-            if p.is_file():
-                h.update(name.encode() + b"\0" + p.read_bytes())
+        for name, st in zip(CONFIG_FILES, stats):
+            if st is not None and stat.S_ISREG(st.st_mode):
+                h.update(name.encode() + b"\0" + (ws.root / name).read_bytes())
         digest = "sha256:" + h.hexdigest()
         _DIGESTS[root] = (key, digest, all(settled(st, read_at) for st in stats if st))
         return digest
@@ -324,7 +323,6 @@ class Session:
                 raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {method} "
                               f"({client.log[-1] if client.log else 'unreadable frame'})")
             raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {method}")
-        fut.result()  # pygls fails the future (RuntimeError) when the process exits
         raw = client.raw_protocol.raw_results.pop(msg_id, {})
         if "error" in raw and raw["error"]:
             err = raw["error"]
