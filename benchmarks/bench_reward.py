@@ -17,7 +17,7 @@ Timed:
   timed) and ``pyright --outputjson`` run cold on it (timed).
 Counts (errors, warnings, informations, byFile) are compared step by step.
 Also printed: how many files each step pulled (the affected-files rule,
-rewards/affected.py), the machine's load average before and after, and the
+diagnostics/affected.py), the machine's load average before and after, and the
 CLI's fixed start-up cost (interpreter + imports of ``lanser reward``).
 """
 

@@ -18,10 +18,11 @@ from lsprotocol import types as T
 from . import __version__, codec
 from .bundles import normalize as N
 from .bundles.canonical import HASHING, with_id
+from .diagnostics.workspace import WorkspaceDiagnostics, pull_files
 from .errors import InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
-from .server.pyenv import PythonEnv, choose_python
+from .server.pyenv import PythonEnv, choose_python, search_paths
 from .server.registry import ServerSpec, server_spec
 from .server.session import FrameHook, Session, SessionConfig
 from .workspace import Workspace
@@ -84,6 +85,8 @@ class Engine:
         self._providers: tuple[Any, tuple[str, ...]] | None = None  # (server info, provider names)
         # Trace replay passes a session answering from recorded frames, and the recorded server.
         self.session_factory = session_factory or Session
+        self.cleanups: list[Callable[[], Any]] = []  # run by close(), last added first
+        self.fact_listeners: list[Callable[[str, Any, Any], Any]] = []  # told each environment fact
         self.spec = spec or server_spec(options.server)
         self.handlers: dict[str, Callable[[Request, "Context"], Awaitable[None]]] = {
             "locate": _locate, "def": _definition, "refs": _references, "hover": _hover,
@@ -102,9 +105,28 @@ class Engine:
         return self.session
 
     async def close(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            await session.stop()
+        try:
+            if self.session is not None:
+                session, self.session = self.session, None
+                await session.stop()
+        finally:
+            cleanups, self.cleanups = self.cleanups, []
+            for fn in reversed(cleanups):
+                fn()
+
+    # -- facts read from the environment (a replay answers them from the trace) -----------------
+    def library_fact(self, external: frozenset[str], workspace_tops: frozenset[str],
+                     stdlib: frozenset[str]) -> frozenset[str]:
+        """Which of the libraries ``external`` reach a workspace module (diagnostics/libraries.py)."""
+        from .diagnostics.libraries import reaching_libraries
+        from .diagnostics.stdlib import typeshed_dir
+
+        typeshed = typeshed_dir(self.spec.name)
+        answer = reaching_libraries(external, workspace_tops, stdlib, search_paths(self.python),
+                                    typeshed / "stubs" if typeshed is not None else None)
+        for listener in list(self.fact_listeners):
+            listener("libraries", sorted(external), sorted(answer))
+        return answer
 
     async def __aenter__(self) -> "Engine":
         return self
@@ -204,7 +226,7 @@ class Context:
         res = self.resolution
         src = res.source if res is not None and res.path == rel and res.source is not None else None
         session.sync(rel, (src or self.engine.ws.read(rel)).text)
-        return session._uri(rel)
+        return session.uri(rel)
 
     # -- bundle ----------------------------------------------------------------
     def bundle(self) -> dict[str, Any]:
@@ -323,20 +345,20 @@ async def _diag(req: Request, ctx: Context) -> None:
     target = _target_file(ctx, req.selector) if req.selector else None
     session = await ctx.engine.server()
     if target is None:
-        by_file = await session.diagnostics()
-        scope = {"kind": "workspace"}
+        snapshot = await WorkspaceDiagnostics(session).pull_all()
+        items = snapshot.all()
+        counts = snapshot.counts()
+        scope: dict[str, Any] = {"kind": "workspace"}
     else:
         rel, res = target
         await ctx.sync_target(session, rel)
-        by_file = await session.diagnostics([rel])
-        by_file.setdefault(rel, [])
+        items = list((await pull_files(session, [rel])).get(rel, ()))
         scope = {"kind": "file", "path": rel}
         if res is not None and ctx.spec is not None and ctx.spec.kind in ("symbol", "ast", "anchor", "range"):
-            by_file = {rel: [d for d in by_file[rel] if _overlaps(N.flat_range(d["range"]), res.range)]}
+            items = [d for d in items if _overlaps(d["range"], list(res.range))]
             scope = {"kind": "range", "path": rel, "range": list(res.range)}
-    items = N.diagnostics(by_file)
-    ctx.facts = {"diagnostics": _page(ctx, items), "counts": N.count_diagnostics(items, by_file.keys()),
-                 "scope": scope, "provenance": "lsp"}
+        counts = N.count_diagnostics(items, [rel])
+    ctx.facts = {"diagnostics": _page(ctx, items), "counts": counts, "scope": scope, "provenance": "lsp"}
 
 
 def _overlaps(a: list[int], b: list[int]) -> bool:

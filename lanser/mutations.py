@@ -44,6 +44,7 @@ from .edits import (EditPlan, apply_plan, check_new_name, edits_section, plan_fr
 from .edits.checks import run_checks
 from .edits.reindent import indentation_of
 from .engine import Context, Request, _overlaps, _require
+from .diagnostics.workspace import WorkspaceDiagnostics
 from .errors import ApplyConflict, FsPermissions, LanserError, NotFound, UnsupportedCap
 from .rewards.formula import process_reward
 from .selectors.resolution import TAU
@@ -238,10 +239,10 @@ async def _prepare(ctx: Context, session: Session) -> dict[str, Any]:
     return {"path": rel, "range": rng, "placeholder": placeholder}
 
 
-async def _error_count(session: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    by_file = await session.diagnostics()
-    items = N.diagnostics(by_file)
-    return N.count_diagnostics(items, by_file.keys()), items
+async def _error_count(session: Session, created: list[str]) -> dict[str, Any]:
+    diagnostics = WorkspaceDiagnostics(session)
+    diagnostics.track(created=created)
+    return (await diagnostics.pull_all()).counts()
 
 
 async def _predict(session: Session, plan: EditPlan) -> dict[str, Any]:
@@ -263,7 +264,7 @@ async def _predict(session: Session, plan: EditPlan) -> dict[str, Any]:
             else:
                 previous[c.path] = decode_source(c.before, c.path).text if c.before is not None else None
             session.sync(c.path, decode_source(c.after, c.path).text)
-        counts, _ = await _error_count(session)
+        counts = await _error_count(session, [c.path for c in plan.changes if c.before is None])
     finally:
         for rel, text in previous.items():
             if text is None:
@@ -315,7 +316,7 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
         msg = f"the {what} changes nothing; no file was written"
         section["result"] = {"applied": False, "message": msg, "files": []}
         raise ApplyConflict(msg, details={"reason": "no-op"})
-    before, _ = await _error_count(session)
+    before = await _error_count(session, [])
     try:
         if refuse is not None:
             raise refuse
@@ -328,7 +329,8 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
             section.update(extra or {})
             if result.applied:
                 _tell_server(session, result.plan or plan)
-            after, _ = await _error_count(session)
+            after = await _error_count(session, [c.path for c in (result.plan or plan).changes
+                                                     if c.before is None])
             key = "observedDiagnostics"
         else:
             run_checks(eng.ws, plan, allow=opts.allow, deny=opts.deny)
@@ -379,7 +381,7 @@ async def _rename(req: Request, ctx: Context) -> None:
     ctx.facts = {"prepareRename": prep, "provenance": "lsp"}
     rel, pos = ctx.position()
     raw = await session.request(T.TEXT_DOCUMENT_RENAME, T.RenameParams(
-        text_document=T.TextDocumentIdentifier(uri=session._uri(rel)), position=pos, new_name=new_name))
+        text_document=T.TextDocumentIdentifier(uri=session.uri(rel)), position=pos, new_name=new_name))
     if not raw:
         raise NotFound(f"the server proposes no rename at {rel}:{pos.line + 1}:{pos.character + 1}",
                        details={"reason": "no-edit"})
@@ -438,8 +440,8 @@ async def _actions(req: Request, ctx: Context) -> None:
     session, res = await _start(ctx, "actions")
     rel = res.path
     uri = await ctx.sync_target(session, rel)
-    diags = (await session.diagnostics([rel])).get(rel, [])
-    in_range = [d for d in diags if _overlaps(N.flat_range(d["range"]), list(res.range))]
+    raw = await session.pull_diagnostics(rel) or []
+    in_range = [d for d in raw if _overlaps(N.flat_range(d["range"]), list(res.range))]
     params = _CONVERTER.structure({
         "textDocument": {"uri": uri},
         "range": {"start": {"line": res.range[0], "character": res.range[1]},

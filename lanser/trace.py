@@ -312,7 +312,7 @@ def trajectory_args(steps_text: str, options: Any) -> dict[str, Any]:
                         "diagTerm": options.diag_term,
                         "weights": {"alpha": w.alpha, "beta": w.beta, "gamma": w.gamma},
                         "clip": options.clip, "aggregate": options.aggregate, "inMemory": options.in_memory,
-                        "resetBetween": options.reset_between}}
+                        "resetBetween": options.reset_between, "byFile": options.by_file}}
 
 
 # -- reading ---------------------------------------------------------------------

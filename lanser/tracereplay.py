@@ -124,7 +124,7 @@ class ReplaySession(Session):
         self._uris = {}
         self.restarts = 0
         self._next_id = 0
-        self._lock = asyncio.Lock()
+        self._restarting = asyncio.Lock()
         self._unresponsive = False
         # (tests/test_trace.py checks that every attribute Session.__init__ sets is set here)
         self.queue = queue
@@ -195,7 +195,7 @@ class ReplaySession(Session):
             raise LanserError(f"{method} failed: {err.get('message')} (code {code})")
         return raw.get("result")
 
-    def sync(self, rel: str, text: str) -> int:
+    def sync(self, rel: str, text: str, *, previous: str | None = None) -> int:
         doc = self.docs.get(rel)
         if doc is None:
             doc = self.docs[rel] = _Doc(1, text)
@@ -382,7 +382,8 @@ def reward_options(args: dict[str, Any]) -> tuple[str, Any]:
     o = args["options"]
     options = RewardOptions(severities=tuple(o["severities"]), scope=o["scope"], diag_term=o["diagTerm"],
                             weights=Weights(**o["weights"]), clip=o["clip"], aggregate=o["aggregate"],
-                            in_memory=bool(o["inMemory"]), reset_between=bool(o["resetBetween"]))
+                            in_memory=bool(o["inMemory"]), reset_between=bool(o["resetBetween"]),
+                            by_file=str(o.get("byFile", "changed")))
     steps = args["steps"]
     if not isinstance(steps, str):
         raise TypeError("steps is not a string")

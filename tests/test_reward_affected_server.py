@@ -1,4 +1,4 @@
-"""The reward runner pulls only the files a step can affect (rewards/affected.py) and keeps
+"""The reward runner pulls only the files a step can affect (diagnostics/affected.py) and keeps
 the rest: every step's counts must still equal a fresh ``pyright --outputjson`` on the very
 same tree, and the files left out must be the ones the rule says cannot change."""
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import write_tree
 
+from lanser.diagnostics.workspace import flatten, pull_files
 from lanser.engine import Engine, Options
 from lanser.pyright_cli import count_by_severity, run_pyright_json
 from lanser.rewards.runner import RewardOptions, TrajectoryRunner
@@ -32,7 +33,7 @@ def replay(ws: Path, steps: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
         engine = Engine(Options(workspace=str(ws)))
         out = []
         try:
-            runner = TrajectoryRunner(engine, RewardOptions(severities=("error", "warning")))
+            runner = TrajectoryRunner(engine, RewardOptions(severities=("error", "warning"), by_file="all"))
             await runner.start()
             assert count_by_severity(runner.diagnostics) == count_by_severity(run_pyright_json(ws), ws)
             for item in items:
@@ -97,10 +98,10 @@ def test_a_created_file_resolves_an_unresolved_import_elsewhere(tmp_path):
     errors = [rec["diagnostics"]["errors"] for rec, _ in results]
     assert errors == [2, 3, 2, 3]
     pulled = [set(p) if p is not None else None for _, p in results]
-    # ns_user.py imports a module found nowhere in the workspace (to the rule: possibly library
-    # code, which may import a workspace module), so every Python change pulls it too.
-    assert pulled[0] == {"pkg/helper.py", "main.py", "ns_user.py"}
-    assert pulled[1] == {"pkg/helper.py", "main.py", "ns_user.py"}
+    # ns_user.py imports a module found nowhere (no installed library reaches the workspace
+    # through it: diagnostics/libraries.py), so the helper's steps do not pull it.
+    assert pulled[0] == {"pkg/helper.py", "main.py"}
+    assert pulled[1] == {"pkg/helper.py", "main.py"}
     assert pulled[2] == {"newdir/mod.py", "ns_user.py"}
     assert pulled[3] == {"main.py", "ns_user.py"}
     assert "pkg/unrelated.py" in results[-1][0]["diagnostics"]["byFile"]  # kept from the start
@@ -193,10 +194,11 @@ def test_edits_on_a_real_package_match_a_full_pull(tmp_path):
                 rec = await runner.run_step(item)
                 assert rec["status"] == "ok", rec.get("error")
                 assert engine.session is not None
-                everything = N.diagnostics(await engine.session.diagnostics(sorted(runner._files)))
+                assert runner.checked is not None
+                everything = flatten(await pull_files(engine.session, sorted(runner.checked.checked)))
                 assert runner.diagnostics == everything, item.id
                 sizes.append((len(runner.last_pulled) if runner.last_pulled is not None else -1,
-                              len(runner._files)))
+                              len(runner.checked.checked)))
         finally:
             await engine.close()
         return sizes

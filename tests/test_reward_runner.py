@@ -121,7 +121,7 @@ def test_trajectory_counts_match_pyright_and_failed_step_changes_nothing(tmp_pat
         engine = Engine(Options(workspace=str(ws)))
         records = []
         try:
-            runner = TrajectoryRunner(engine, RewardOptions())
+            runner = TrajectoryRunner(engine, RewardOptions(by_file="all"))
             await runner.start()
             assert count_by_severity(runner.diagnostics) == expected_counts(0)
             for n, item in enumerate(items, start=1):
@@ -183,7 +183,7 @@ def test_in_memory_never_writes_and_reset_between(tmp_path):
     body = [line for line in STEPS_FILE.read_text("utf-8").splitlines() if '"op": "reset"' not in line]
     steps = tmp_path / "two.jsonl"
     steps.write_text("\n".join(body) + "\n\n" + "\n".join(body) + "\n", encoding="utf-8")
-    code, stdout, _ = run_cli(["reward", str(steps), "-w", str(ws), "--in-memory", "--reset-between",
+    code, stdout, _ = run_cli(["reward", str(steps), "-w", str(ws), "--in-memory", "--reset-between", "--by-file", "all",
                                "--aggregate", "min"])
     assert code == 0
     records = [json.loads(line) for line in stdout.splitlines()]
@@ -230,7 +230,7 @@ def test_bad_lines_and_unsafe_steps_give_error_records_and_the_run_goes_on(tmp_p
 def test_trainer_api_reuses_one_session_and_restores_the_base(tmp_path):
     ws = copy_ws(tmp_path)
     base = snapshot(ws)
-    with RewardScorer(str(ws)) as scorer:
+    with RewardScorer(str(ws), by_file="all") as scorer:
         first = scorer.score(STEPS[:11])
         pid = scorer._inner.engine.session.pid if scorer._inner.engine.session else None
         second = scorer.score(STEPS[:11])
@@ -240,7 +240,7 @@ def test_trainer_api_reuses_one_session_and_restores_the_base(tmp_path):
     assert [r["diagnostics"] for r in first] == [expected_counts(n) for n in range(1, 12)]
     assert (short[0]["exitCode"], short[1]["diagnostics"]["errors"]) == (2, 2)  # from the base again
     assert snapshot(ws) == base
-    with RewardScorer(str(ws), in_memory=False, aggregate="sum") as scorer:
+    with RewardScorer(str(ws), in_memory=False, aggregate="sum", by_file="all") as scorer:
         disk = scorer.score(STEPS[:3])
     assert [r["diagnostics"] for r in disk] == [expected_counts(n) for n in range(1, 4)]
     assert disk[0]["value"] == disk[0]["return"] == round(sum(r["processReward"]["r"] for r in disk), 6)

@@ -29,14 +29,14 @@ from ..engine import Engine
 from ..errors import FsPermissions, LanserError
 from ..progress import Progress
 from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
-from ..rewards.runner import SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
+from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
 from ..trace import trajectory_args
 
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
                    clip: float | None, aggregate: str | None, in_memory: bool,
-                   reset_between: bool) -> RewardOptions:
+                   reset_between: bool, by_file: str = "changed") -> RewardOptions:
     """The command's options as a RewardOptions; bad values are click.BadParameter (exit 2)."""
     try:
         w = parse_weights(weights) if weights is not None else RewardOptions().weights
@@ -45,7 +45,7 @@ def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, wei
     try:
         return RewardOptions(severities=tuple(severity) or ("error",), scope=scope, diag_term=diag_term,
                              weights=w, clip=clip, aggregate=aggregate, in_memory=in_memory,
-                             reset_between=reset_between)
+                             reset_between=reset_between, by_file=by_file)
     except ValueError as exc:
         hint = "--clip" if "clip" in str(exc) else None
         raise click.BadParameter(str(exc), param_hint=hint) from None
@@ -146,13 +146,16 @@ def _exit_code(items: list[Any]) -> int:
               help="Apply steps only as in-memory documents in the server; never write files.")
 @click.option("--reset-between", is_flag=True, default=False,
               help="Restore the base at blank lines between trajectories and at the end.")
+@click.option("--by-file", type=click.Choice(list(BY_FILE)), default="changed", show_default=True,
+              help="Per-file counts in each record: the files whose counts the step changed, or every "
+                   "file with an error or warning.")
 def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
            diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
-           in_memory: bool, reset_between: bool) -> int:
+           in_memory: bool, reset_between: bool, by_file: str) -> int:
     """Per-step process reward (CONTRACT.md section 5): one JSON record a step."""
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
-                             reset_between=reset_between)
+                             reset_between=reset_between, by_file=by_file)
     try:
         text = read_steps_text(steps_file)
         items = parse_steps(text, blank_separates=reset_between)

@@ -32,6 +32,8 @@ def build_record(*, step: int, op: str, before: Sequence[Diag], after: Sequence[
                  weights: Weights = DEFAULT_WEIGHTS, clip: float | None = None,
                  diag_term_mode: str = "delta", severities: Sequence[str] = ("error",),
                  scope_paths: Sequence[str] | None = None,
+                 totals: tuple[int, int] | None = None,
+                 counts: Mapping[str, Any] | None = None,
                  encoding: str = "utf-16") -> dict[str, Any]:
     """One reward record.
 
@@ -40,6 +42,13 @@ def build_record(*, step: int, op: str, before: Sequence[Diag], after: Sequence[
     status) means the workspace did not change.  ``severities`` and
     ``scope_paths`` (``--scope touched``) choose what ``D`` counts.
     ``step`` is 1-based.
+
+    A runner that knows the step changed only some files' diagnostics passes
+    just those files' diagnostics as ``before``/``after``, the counted totals
+    ``(D_prev, D)`` of the whole workspace as ``totals`` and the record's
+    ``diagnostics`` object as ``counts``: the diagnostic term and the identity
+    diff are the same as over every file (files whose diagnostics and text are
+    unchanged contribute nothing), at the cost of the changed files only.
     """
     if status not in ("ok", "error"):
         raise ValueError(f"status must be 'ok' or 'error', got {status!r}")
@@ -51,7 +60,10 @@ def build_record(*, step: int, op: str, before: Sequence[Diag], after: Sequence[
     d_after = counted(after, severities, scope_paths)
     term = diag_term(d_before, d_after, mode=diag_term_mode, texts_before=texts_before,
                      texts_after=texts_after, encoding=encoding)
-    reward = process_reward(diag_before=len(d_before), diag_after=len(d_after), safety=safety,
+    diag_before, diag_after = totals if totals is not None else (len(d_before), len(d_after))
+    if status == "error":
+        diag_after = diag_before
+    reward = process_reward(diag_before=diag_before, diag_after=diag_after, safety=safety,
                             alpha_conf=alpha_conf, weights=weights, clip=clip,
                             diag_term=diag_term_mode, term=term.term)
     record: dict[str, Any] = {
@@ -61,7 +73,7 @@ def build_record(*, step: int, op: str, before: Sequence[Diag], after: Sequence[
         "status": status,
         "exitCode": exit_code,
         "bundleId": bundle_id,
-        "diagnostics": count_by_severity(list(after)),
+        "diagnostics": dict(counts) if counts is not None else count_by_severity(list(after)),
         "processReward": reward,
         "introduced": term.introduced,
         "resolved": term.resolved,

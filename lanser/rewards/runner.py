@@ -3,13 +3,14 @@
 For each step the runner builds an edit plan (``patch``, ``write``, ``rename``,
 ``edit``) or runs a query, applies the plan through the safety envelope
 (:func:`lanser.edits.apply_plan` with the global safety options), tells the
-session which files changed (``sync``: the new text stays open in the server,
-so the next pull sees it; deletions are closed and notified), then pulls the
-diagnostics (pull = answered once analysis is done, no sleeping) of the files
-the step can affect (:mod:`lanser.rewards.affected`: the changed files and
-everything importing them; everything when unsure), keeps every other file's
-diagnostics from the previous pull, and builds the step's record with
-:func:`lanser.rewards.records.build_record`.
+session which files changed (the new text goes to the server as a document
+version, so the next pull sees it), then pulls the diagnostics of the files
+the step can affect (:class:`lanser.diagnostics.tracker.ChangeTracker`: the
+changed files, the importers of what they export differently, everything
+when unsure) and keeps every other checked file's diagnostics
+(:class:`lanser.diagnostics.workspace.WorkspaceDiagnostics`, the one
+definition of "the diagnostics of the workspace": the files ``pyright
+--outputjson`` checks, nothing else).
 
 A step that fails leaves the workspace as it was (plans are applied all or
 nothing, and a failing plan is never applied): its record has
@@ -17,25 +18,34 @@ nothing, and a failing plan is never applied): its record has
 and the run goes on.  ``reset`` puts every file the run touched back to its
 bytes at the start of the run.
 
-``in_memory``: plans are built and checked against an overlay of the disk
-(:class:`OverlayWorkspace`) and only sent to the server as document versions;
-nothing is ever written.  A deleted file is sent as an empty document and its
-diagnostics dropped (the server cannot be told a file on disk is gone).
+``in_memory``: the server runs on a private mirror of the workspace
+(:mod:`lanser.rewards.overlay`); plans are checked against the overlay and
+changed files exist only as document versions; files a step creates or
+deletes are created in or removed from the mirror, so imports resolve as they
+would on disk.  The checkout is never written.
+
+Records are small: ``diagnostics.byFile`` lists the files whose counts the
+step changed (``by_file="all"``: every file with an error or a warning), and
+the step bundle carries the diagnostics of the files the step changed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from lsprotocol import types as T
 
 from ..bundles import normalize as N
 from ..bundles.canonical import HASHING, with_id
 from ..bundles.paths import portable_path
+from ..diagnostics.config import ConfigError, read_config
+from ..diagnostics.fileset import FileSet
+from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
+from ..diagnostics.tracker import ChangeTracker
+from ..diagnostics.workspace import Diag, Snapshot, WorkspaceDiagnostics, file_counts
 from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
     plan_from_workspace_edit, plan_write
 from ..edits import checks as edit_checks
@@ -45,17 +55,15 @@ from ..edits.transaction import ApplyResult, _commit, _locked
 from ..engine import BUNDLE_VERSION, Context, Engine, Request
 from ..errors import ApplyConflict, FsPermissions, InternalError, LanserError, NotFound, UnsupportedCap
 from ..selectors.resolution import Resolution
-from ..server.session import Session
-from ..workspace import SourceFile, Workspace, decode_source
-from .affected import FileImports, ImportGraph, affected_files, analyze
+from ..workspace import decode_source
 from .formula import AGGREGATES, DEFAULT_WEIGHTS, Weights, check_clip, check_diag_term
-from .interface import Interface
+from .overlay import Mirror, OverlayWorkspace
 from .records import aggregate, build_record
-from .stdlib import checks_import_cycles, python_version, stdlib_names, typeshed_dir
 from .steps import SEPARATOR, BadLine, Step
 
 SEVERITY_NAMES: tuple[str, ...] = ("error", "warning", "information")
 SCOPES: tuple[str, ...] = ("workspace", "touched")
+BY_FILE: tuple[str, ...] = ("changed", "all")
 Record = dict[str, Any]
 
 
@@ -71,6 +79,7 @@ class RewardOptions:
     aggregate: str | None = None
     in_memory: bool = False
     reset_between: bool = False
+    by_file: str = "changed"
 
     def __post_init__(self) -> None:
         if not self.severities:
@@ -85,74 +94,14 @@ class RewardOptions:
         check_clip(self.clip)
         if self.aggregate is not None and self.aggregate not in AGGREGATES:
             raise ValueError(f"unknown aggregate {self.aggregate!r}; use one of {', '.join(AGGREGATES)}")
+        if self.by_file not in BY_FILE:
+            raise ValueError(f"unknown by-file table {self.by_file!r}; use one of {', '.join(BY_FILE)}")
 
     def to_json(self) -> dict[str, Any]:
         """What goes into every step bundle (so a different scoring gives a different bundleId)."""
         return {"severities": list(self.severities), "scope": self.scope, "diagTerm": self.diag_term,
                 "weights": self.weights.to_json(), "clip": self.clip, "aggregate": self.aggregate,
-                "inMemory": self.in_memory}
-
-
-# -- the in-memory overlay -----------------------------------------------------------
-
-class _OverlayPath:
-    """Just enough of ``Path`` for :class:`Draft` and the checks to read an overlaid file."""
-
-    def __init__(self, real: Path, data: bytes | None) -> None:
-        self._real = real
-        self._data = data
-
-    def is_dir(self) -> bool:
-        return False
-
-    def is_file(self) -> bool:
-        return self._data is not None
-
-    def exists(self) -> bool:
-        return self._data is not None
-
-    def read_bytes(self) -> bytes:
-        if self._data is None:
-            raise FileNotFoundError(str(self._real))
-        return self._data
-
-    def stat(self) -> os.stat_result:
-        if self._data is None:
-            raise FileNotFoundError(str(self._real))
-        return self._real.stat()  # FileNotFoundError for a file that exists only in memory
-
-    def __fspath__(self) -> str:
-        return str(self._real)
-
-
-class OverlayWorkspace(Workspace):
-    """The workspace as the in-memory steps left it: disk files, overridden by ``overlay``
-    (rel -> bytes, None = deleted).  Reads go through the overlay; nothing writes."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        super().__init__(root)
-        self.overlay: dict[str, bytes | None] = {}
-
-    def abspath(self, rel: str) -> Path:
-        if rel in self.overlay:
-            return _OverlayPath(super().abspath(rel), self.overlay[rel])  # type: ignore[return-value]
-        return super().abspath(rel)
-
-    def read(self, user_path: str) -> SourceFile:
-        real, rel = self.resolve(user_path, must_exist=False)
-        if rel in self.overlay:
-            data = self.overlay[rel]
-            if data is None:
-                raise NotFound(f"no such file in the workspace: {user_path} (deleted by an earlier step)")
-            return decode_source(data, rel)
-        return super().read(user_path)
-
-    def python_files(self) -> list[str]:
-        files = set(super().python_files())
-        for rel, data in self.overlay.items():
-            if rel.endswith((".py", ".pyi")):
-                (files.add if data is not None else files.discard)(rel)
-        return sorted(files)
+                "inMemory": self.in_memory, "byFile": self.by_file}
 
 
 # -- the runner ---------------------------------------------------------------------
@@ -171,11 +120,16 @@ class _Outcome:
     prepare_rename: bool | None = None
 
 
-@dataclass
-class _State:
-    diags: list[dict[str, Any]] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-    by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # raw, per pulled file
+@dataclass(frozen=True)
+class _Delta:
+    """What a pull changed: the diagnostics of the files whose diagnostics or text changed,
+    before and after, and their texts (for diagnostic identities)."""
+
+    files: tuple[str, ...] = ()
+    before: tuple[Diag, ...] = ()
+    after: tuple[Diag, ...] = ()
+    texts_before: Mapping[str, str] | None = None
+    texts_after: Mapping[str, str] | None = None
 
 
 class TrajectoryRunner:
@@ -191,25 +145,31 @@ class TrajectoryRunner:
         self.engine = engine
         self.options = options or RewardOptions()
         self.base: dict[str, tuple[bytes | None, int | None]] = {}  # rel -> bytes/mode at the start
-        self.state = _State()
         self.started = False
         self.step_no = 0
         self._allow_dirty = engine.options.allow_dirty
         # Told every step's bundle as it is built (batch prints them; --trace-file records them).
         self.on_bundle: Callable[[dict[str, Any]], Any] | None = None
-        self.pending: dict[str, str] = {}  # rel -> created|changed|deleted since the last pull
         self.last_pulled: list[str] | None = None  # files the last pull asked for (None: all)
-        self._files: set[str] = set()  # the files the last pull covered
-        self._before: dict[str, bytes | None] = {}  # changed file -> its bytes at the last pull
-        # rel -> (text, imports, interface): what the last pull's graph was built from
-        self._facts: dict[str, tuple[str, FileImports | None, Interface | None]] = {}
-        self._stdlib_names: frozenset[str] | None = None
-        self._cycles = False  # the configuration mentions reportImportCycles
+        self.checked: WorkspaceDiagnostics | None = None
+        self.tracker: ChangeTracker | None = None
         self._restarts = -1
+        self._texts_before: dict[str, str] = {}  # touched files -> their text at the last pull
 
     @property
-    def ws(self) -> Workspace:
+    def ws(self) -> Any:
         return self.engine.ws
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self.checked is None:
+            raise InternalError("the runner has not started")
+        return self.checked.snapshot
+
+    @property
+    def diagnostics(self) -> list[Diag]:
+        """The workspace's current normalized diagnostics (every severity, every checked file)."""
+        return self.snapshot.all()
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
@@ -218,182 +178,136 @@ class TrajectoryRunner:
         if self.options.in_memory and not isinstance(self.engine.ws, OverlayWorkspace):
             if self.engine.session is not None:
                 raise InternalError("in-memory rewards need the overlay before the server starts")
-            self.engine.ws = OverlayWorkspace(self.engine.ws.root)
-        await self.engine.server()
+            mirror = Mirror(self.engine.ws.root)
+            self.engine.cleanups.append(mirror.close)
+            self.engine.ws = OverlayWorkspace(self.engine.ws.root, mirror)
+        session = await self.engine.server()
         if not self.options.in_memory:
             # The tree may be dirty from our own steps later; only a tree dirty before
             # the run is the user's business (--allow-dirty).
             self._allow_dirty = self._allow_dirty or not git_state(self.ws).get("dirty", False)
-        self.state = await self._pull()
+        await self._pull_all()
         self.started = True
 
-    @property
-    def diagnostics(self) -> list[dict[str, Any]]:
-        """The workspace's current normalized diagnostics (every severity)."""
-        return list(self.state.diags)
+    # -- diagnostics -----------------------------------------------------------
+    def _python_files(self) -> list[str]:
+        """Every Python file the server may read as a workspace module, now."""
+        assert self.checked is not None
+        return sorted(set(self.ws.python_files()) | self.checked.checked)
 
-    # -- diagnostics ---------------------------------------------------------
-    async def _pull(self) -> _State:
-        """The diagnostics now: the files the pending changes can affect are pulled (all of
-        them at the start, after a server restart or when the rule is unsure); every
-        other file keeps its diagnostics from the previous pull (see rewards/affected.py)."""
-        session = await self.engine.server()
-        files = self._open_all(session)
-        pending, self.pending = self.pending, {}
-        before, self._before = self._before, {}
-        # Files that came or went by other means than our steps count as created/deleted.
-        for rel in set(files) - self._files - set(pending):
-            pending[rel] = "created"
-        for rel in self._files - set(files) - set(pending):
-            pending[rel] = "deleted"
-        prev = self.state
-        targets = self._targets(session, files, pending, before)
-        self.last_pulled = sorted(targets) if targets is not None else None
-        self._files = set(files)
-        if targets is None:
-            # Parse every file for the rule while the server checks them (another core).
-            texts = {rel: session.docs[rel].text for rel in files if rel in session.docs}
-            parsing = asyncio.get_running_loop().run_in_executor(None, self._analyze_all, texts)
-            try:
-                by_file = await session.diagnostics(files)
-            finally:
-                await parsing
-            self._restarts = session.restarts
-        else:
-            present = set(files)
-            by_file = {p: d for p, d in prev.by_file.items() if p in present and p not in targets}
-            by_file.update(await session.diagnostics(sorted(targets)))
-        items = N.diagnostics(by_file)
-        fresh = set(pending) | (set(targets) if targets is not None else set(files))
-        texts: dict[str, str] = {}
-        for path in sorted({d["path"] for d in items}):
-            if path in prev.texts and path not in fresh and targets is not None:
-                texts[path] = prev.texts[path]
-                continue
-            try:
-                texts[path] = self.ws.read(path).text
-            except LanserError:
-                pass
-        return _State(items, texts, by_file)
-
-    def _targets(self, session: Session, files: list[str], pending: dict[str, str],
-                 before: dict[str, bytes | None]) -> frozenset[str] | None:
-        """The files to pull, or None for all of them."""
-        if not self.started or session.restarts != self._restarts:
-            return None
-        old = {rel: self._interface_before(rel, before.get(rel)) for rel, kind in pending.items()
-               if kind == "changed"}
-        graph, interfaces = self._graph(session, files, self._stdlib(session))
-        targets = affected_files(graph, pending, previous_files=self._files, interfaces=interfaces, before=old)
-        if targets and (self._cycles or any(i is not None and any("reportImportCycles" in d for d in i.directives)
-                                            for i in interfaces.values())):
-            targets = None  # import-cycle diagnostics depend on files a file does not name
-        if targets is None:
-            self._stdlib_names = None
-        return targets
-
-    def _analyze_all(self, texts: dict[str, str]) -> None:
-        """Fill the parse cache for ``texts`` (in a worker thread: pure parsing, one dict
-        entry per file)."""
-        for rel, text in texts.items():
-            cached = self._facts.get(rel)
-            if cached is None or cached[0] != text:
-                self._facts[rel] = (text, *analyze(rel, text))
-
-    def _interface_before(self, rel: str, data: bytes | None) -> Interface | None:
-        """The interface of ``rel`` as the last pull saw it (from the cache when it has it)."""
-        if data is None:
-            return None
+    def _text(self, rel: str) -> str | None:
+        """``rel``'s text as the server sees it (its open document, else the file)."""
+        session = self.engine.session
+        doc = session.docs.get(rel) if session is not None else None
+        if doc is not None:
+            return doc.text
         try:
-            text = decode_source(data, rel).text
+            return self.ws.read(rel).text
         except LanserError:
             return None
-        cached = self._facts.get(rel)
-        if cached is not None and cached[0] == text:
-            return cached[2]
-        return analyze(rel, text)[1]
 
-    def _graph(self, session: Session, files: list[str],
-               stdlib: frozenset[str]) -> tuple[ImportGraph, dict[str, Interface | None]]:
-        """The import graph and interfaces of ``files``, re-parsing only changed texts."""
-        imports: dict[str, FileImports | None] = {}
-        interfaces: dict[str, Interface | None] = {}
+    def _configure(self, session: Any) -> None:
+        """Read the pyright configuration (again): which files are checked, the Python version
+        of the analysis, whether import cycles are checked."""
+        try:
+            config = read_config(self.ws.root)
+        except ConfigError as exc:
+            raise InternalError(f"cannot read the pyright configuration: {exc}") from None
+        previous = self.checked.snapshot if self.checked is not None else None
+        self.checked = WorkspaceDiagnostics(session, FileSet(config))
+        if previous is not None:
+            self.checked.snapshot = previous
+        version = python_version(self.ws.root, session.python.full_version)
+        stdlib = stdlib_names(typeshed_dir(session.spec.name), version)
+        if self.tracker is None:
+            self.tracker = ChangeTracker(stdlib=stdlib, cycles=config.report_import_cycles,
+                                         libraries=self.engine.library_fact)
+        else:
+            self.tracker.stdlib, self.tracker.cycles = stdlib, config.report_import_cycles
+
+    async def _pull_all(self) -> None:
+        """Pull every checked file (the start, a server restart, any doubt), parsing every
+        Python file for the affected-files rule meanwhile (the server runs on another core)."""
+        session = await self.engine.server()
+        self._configure(session)
+        assert self.checked is not None and self.tracker is not None
+        files = self._python_files()
+        texts = {rel: t for rel in files if (t := self._text(rel)) is not None}
+        parsing = asyncio.get_running_loop().run_in_executor(None, self.tracker.prime, texts)
+        try:
+            await self.checked.pull_all()
+        finally:
+            await parsing
+        self.tracker.reset(files)
+        self._restarts = session.restarts
+        self.last_pulled = None
+        self._texts_before.clear()
+
+    async def _pull(self) -> _Delta:
+        """The diagnostics after the pending changes: the files they can affect are pulled,
+        every other checked file keeps its diagnostics."""
+        assert self.checked is not None and self.tracker is not None
+        session = await self.engine.server()
+        before = self.checked.snapshot
+        touched = dict(self._texts_before)
+        self._texts_before.clear()
+        await self.tracker.ask_types_after(session)
+        targets = self.tracker.targets(self._text) if session.restarts == self._restarts else None
+        if targets is None:
+            await self._pull_all()
+            changes = {rel: self.checked.snapshot.files.get(rel) for rel in
+                       set(before.files) | set(self.checked.snapshot.files)}
+        else:
+            self.last_pulled = sorted(targets)
+            _, changes = await self.checked.refresh(targets)
+        after = self.checked.snapshot
+        files = sorted(rel for rel in set(changes) | set(touched)
+                       if before.files.get(rel) != after.files.get(rel) or rel in touched)
+        texts_after: dict[str, str] = {}
+        texts_before: dict[str, str] = {}
         for rel in files:
-            doc = session.docs.get(rel)
-            if doc is not None:
-                text: str | None = doc.text
-            else:
-                try:
-                    text = self.ws.read(rel).text
-                except LanserError:
-                    text = None
-            cached = self._facts.get(rel)
-            if text is None:
-                imports[rel], interfaces[rel] = None, None
-                continue
-            if cached is None or cached[0] != text:
-                cached = self._facts[rel] = (text, *analyze(rel, text))
-            imports[rel], interfaces[rel] = cached[1], cached[2]
-        for rel in set(self._facts) - set(files):
-            del self._facts[rel]
-        return ImportGraph(imports, stdlib), interfaces
+            now = self._text(rel)
+            if now is not None:
+                texts_after[rel] = now
+            was = touched.get(rel, now)
+            if was is not None:
+                texts_before[rel] = was
+        return _Delta(tuple(files),
+                      tuple(d for rel in files for d in before.files.get(rel, ())),
+                      tuple(d for rel in files for d in after.files.get(rel, ())),
+                      texts_before, texts_after)
 
-    def _stdlib(self, session: Session) -> frozenset[str]:
-        """The standard-library names of the pinned server's typeshed for the analysed
-        Python, and whether import cycles are checked (both read again after a
-        configuration change)."""
-        if self._stdlib_names is None:
-            version = python_version(self.ws.root, session.python.full_version)
-            self._stdlib_names = stdlib_names(typeshed_dir(session.spec.name), version)
-            self._cycles = checks_import_cycles(self.ws.root)
-        return self._stdlib_names
-
-    def _open_all(self, session: Session) -> list[str]:
-        """Every Python file the server may check is kept open: the server re-checks open
-        files when a file they import changes (a closed file's pulled diagnostics can be stale).
-        Returns those files (less the ones an in-memory step deleted)."""
-        files = session.candidate_files()
-        for rel in files:
-            if rel in session.docs or not rel.endswith((".py", ".pyi")):
-                continue
-            try:
-                session.sync(rel, self.ws.read(rel).text)
-            except LanserError:
-                continue  # undecodable or vanished: the server reads it from disk
-        if isinstance(self.ws, OverlayWorkspace):
-            files = [p for p in files if self.ws.overlay.get(p, b"") is not None]
-        return files
-
-    def _sync(self, changes: Iterable[FileChange]) -> None:
+    def _sync(self, changes: Sequence[FileChange]) -> None:
         """Tell the session what changed: open/update Python files in memory, notify the disk."""
         session = self.engine.session
-        assert session is not None
+        assert session is not None and self.checked is not None and self.tracker is not None
         events: dict[str, str] = {}
-        changes = list(changes)
         for c in changes:
-            kind = "deleted" if c.after is None else "created" if c.before is None else "changed"
-            if c.path not in self.pending and kind == "changed" and c.path.endswith((".py", ".pyi")):
-                self._before[c.path] = c.before  # the text as the previous pull saw it
-            if self.pending.get(c.path, "changed") == "changed" or kind != "changed":
-                self.pending[c.path] = kind
-        for c in changes:
-            is_py = c.path.endswith((".py", ".pyi"))
-            if c.after is None:
-                events[c.path] = "deleted"
-                if self.options.in_memory and is_py:
-                    session.sync(c.path, "")
-                else:
-                    session.close(c.path)
-                continue
-            events[c.path] = "created" if c.before is None else "changed"
-            if is_py:
+            self.tracker.note(c.path, c.before, c.after)
+            if c.before is not None and c.path not in self._texts_before:
                 try:
-                    text = decode_source(c.after, c.path).text
+                    self._texts_before[c.path] = decode_source(c.before, c.path).text
                 except LanserError:
-                    text = c.after.decode("utf-8", errors="replace")
-                session.sync(c.path, text)
-        if not self.options.in_memory:
-            session.notify_disk_changes(events)
+                    pass
+            kind = "deleted" if c.after is None else "created" if c.before is None else "changed"
+            events[c.path] = kind
+            if kind == "created":
+                self.checked.track(created=[c.path])
+            elif kind == "deleted":
+                self.checked.track(deleted=[c.path])
+        for c in changes:
+            if not c.path.endswith((".py", ".pyi")):
+                continue
+            if c.after is None:
+                session.close(c.path)
+                continue
+            session.sync(c.path, _text_of(c.after, c.path),
+                         previous=_text_of(c.before, c.path) if c.before is not None else None)
+        # In memory a changed Python file exists only as a document version; everything else is
+        # on a disk the server reads (the mirror, or the checkout).
+        session.notify_disk_changes({rel: kind for rel, kind in events.items()
+                                     if not (self.options.in_memory and kind == "changed"
+                                             and rel.endswith((".py", ".pyi")))})
 
     # -- applying ----------------------------------------------------------------
     def _remember(self, plan: EditPlan) -> None:
@@ -420,7 +334,7 @@ class TrajectoryRunner:
         edit_checks.run_checks(ws, plan, allow=opts.allow, deny=opts.deny)
         self._remember(plan)
         for c in plan.changes:
-            ws.overlay[c.path] = c.after
+            ws.set(c.path, c.before, c.after, self.base[c.path][0])
         return ApplyResult(True, f"applied in memory: {len(plan.changes)} file(s)",
                            files=tuple(plan.paths), plan=plan, via="in-memory")
 
@@ -431,8 +345,12 @@ class TrajectoryRunner:
         if self.options.in_memory:
             ws = self.ws
             assert isinstance(ws, OverlayWorkspace)
-            changes = [FileChange(rel, ws.overlay.get(rel), data) for rel, (data, _) in sorted(self.base.items())]
-            ws.overlay.clear()
+            changes = []
+            for rel, (data, _) in sorted(self.base.items()):
+                now = ws.overlay[rel] if rel in ws.overlay else data
+                if now != data:
+                    changes.append(FileChange(rel, now, data))
+                ws.set(rel, now, data, data)
         else:
             draft = Draft(self.ws)
             for rel, (data, mode) in sorted(self.base.items()):
@@ -527,8 +445,13 @@ class TrajectoryRunner:
     # -- steps ----------------------------------------------------------------
     async def _mutate(self, step: Step) -> _Outcome:
         out = _Outcome()
+        assert self.tracker is not None
         try:
             plan = out.plan = await self._plan(step, out)
+            # The types of functions whose bodies alone change, asked while the server still
+            # sees the old text (an on-disk apply writes the file first).
+            await self.tracker.ask_types_before(await self.engine.server(),
+                                                [(c.path, c.before, c.after) for c in plan.changes])
             out.result = self._apply(plan, out.resolution)
             out.changed = out.result.applied
         except LanserError as exc:
@@ -537,6 +460,8 @@ class TrajectoryRunner:
             out.status, out.error = "error", InternalError(f"internal error: {type(exc).__name__}: {exc}")
         if out.changed and out.plan is not None:
             self._sync(out.plan.changes)
+        else:
+            self.tracker.forget_step()
         return out
 
     async def _query(self, step: Step) -> _Outcome:
@@ -553,10 +478,10 @@ class TrajectoryRunner:
             await self.start()
         self.step_no += 1
         n = self.step_no
-        before = self.state
+        before = self.snapshot
         if isinstance(item, BadLine):
             out = _Outcome(status="error", error=item.error)
-            return self._record(n, item, out, before, before)
+            return self._record(n, item, out, before, before, _Delta())
         if item.op == "reset":
             await self.restore()
             out = _Outcome(changed=True)
@@ -564,11 +489,11 @@ class TrajectoryRunner:
             out = await self._query(item)
         else:
             out = await self._mutate(item)
-        after = await self._pull() if out.changed else before
-        self.state = after
-        return self._record(n, item, out, before, after)
+        delta = await self._pull() if out.changed else _Delta()
+        return self._record(n, item, out, before, self.snapshot, delta)
 
-    def _record(self, n: int, item: Step | BadLine, out: _Outcome, before: _State, after: _State) -> Record:
+    def _record(self, n: int, item: Step | BadLine, out: _Outcome, before: Snapshot, after: Snapshot,
+                delta: _Delta) -> Record:
         opts = self.options
         op = item.op or "invalid"
         res = out.resolution
@@ -577,32 +502,43 @@ class TrajectoryRunner:
             conf = float(res_json.get("confidence", 1.0)) if res_json else 1.0
         else:
             conf = res.confidence if res is not None else 1.0
-        scope = None
+        ok = out.status == "ok"
         if opts.scope == "touched":
-            scope = out.plan.paths if out.plan is not None and out.changed else []
+            scope = set(out.plan.paths) if out.plan is not None and out.changed else set()
+            compared_before = [d for rel in sorted(scope) for d in before.files.get(rel, ())]
+            compared_after = [d for rel in sorted(scope) for d in after.files.get(rel, ())]
+            totals = None
+        else:
+            compared_before, compared_after = list(delta.before), list(delta.after)
+            totals = (_count(before, opts.severities), _count(after, opts.severities))
+        state = after if ok else before
+        counts = _nonzero(state) if opts.by_file == "all" else _changed_counts(before, state, delta.files)
         err = out.error.to_json() if out.error is not None else None
         exit_code = out.error.exit_code if out.error is not None else 0
-        safety = 1 if out.status == "ok" and out.prepare_rename is not False else 0
+        safety = 1 if ok and out.prepare_rename is not False else 0
         record = build_record(
-            step=n, op=op, before=before.diags, after=after.diags if out.status == "ok" else None,
-            texts_before=before.texts, texts_after=after.texts, step_id=item.id, status=out.status,
+            step=n, op=op, before=compared_before, after=compared_after if ok else None,
+            texts_before=delta.texts_before, texts_after=delta.texts_after, step_id=item.id, status=out.status,
             exit_code=exit_code, error=err, safety=safety, alpha_conf=min(1.0, max(0.0, conf)),
             weights=opts.weights, clip=opts.clip, diag_term_mode=opts.diag_term,
-            severities=opts.severities, scope_paths=scope, encoding=self.engine.encoding)
-        bundle = self._bundle(n, item, out, after if out.status == "ok" else before, record)
+            severities=opts.severities, totals=totals, counts=counts, encoding=self.engine.encoding)
+        bundle = self._bundle(n, item, out, delta if ok else _Delta(), after if ok else before, record)
         record["bundleId"] = bundle["bundleId"]
         if self.on_bundle is not None:
             self.on_bundle(bundle)
         return record
 
-    def _bundle(self, n: int, item: Step | BadLine, out: _Outcome, state: _State,
+    def _bundle(self, n: int, item: Step | BadLine, out: _Outcome, delta: _Delta, state: Snapshot,
                 record: Record) -> dict[str, Any]:
-        """The step's analysis bundle: the step, its diagnostics, edits and processReward."""
+        """The step's analysis bundle: the step, the diagnostics of the files it changed, the
+        workspace's counts, edits and processReward."""
         eng = self.engine
         raw = item.raw if isinstance(item, Step) else (item.raw if isinstance(item.raw, dict) else None)
-        facts: dict[str, Any] = {"diagnostics": state.diags,
-                                 "counts": N.count_diagnostics(state.diags),
-                                 "scope": {"kind": self.options.scope}, "provenance": "lsp"}
+        facts: dict[str, Any] = {"diagnostics": list(delta.after),
+                                 "counts": record["diagnostics"],
+                                 "scope": {"kind": self.options.scope, "diagnostics": "changed-files",
+                                           "files": list(delta.files)},
+                                 "provenance": "lsp"}
         if out.query is not None:
             facts["query"] = {"bundleId": out.query.get("bundleId"), "facts": out.query.get("facts")}
         edits = None
@@ -674,7 +610,37 @@ class TrajectoryRunner:
         """Restore the base without a record (between trajectories)."""
         if self.base:
             await self.restore()
-            self.state = await self._pull()
+            await self._pull()
+
+
+def _text_of(data: bytes, rel: str) -> str:
+    try:
+        return decode_source(data, rel).text
+    except LanserError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _count(snapshot: Snapshot, severities: Sequence[str]) -> int:
+    return sum(snapshot.totals[{"error": "errors", "warning": "warnings", "information": "informations"}[s]]
+               for s in severities)
+
+
+def _changed_counts(before: Snapshot, after: Snapshot, files: Sequence[str]) -> dict[str, Any]:
+    """The workspace's totals, and per file only the files whose errors or warnings the step
+    changed (a file that left the checked set is listed with zeros)."""
+    by_file: dict[str, dict[str, int]] = {}
+    for rel in sorted(files):
+        old, new = file_counts(before.files.get(rel, ())), file_counts(after.files.get(rel, ()))
+        if (old["errors"], old["warnings"]) != (new["errors"], new["warnings"]):
+            by_file[rel] = {"errors": new["errors"], "warnings": new["warnings"]}
+    return {**after.totals, "byFile": by_file}
+
+
+def _nonzero(snapshot: Snapshot) -> dict[str, Any]:
+    """The whole table: every file with an error or a warning (as the CLI's output lists them)."""
+    counts = snapshot.counts()
+    counts["byFile"] = {rel: c for rel, c in counts["byFile"].items() if c["errors"] or c["warnings"]}
+    return counts
 
 
 class _Reported(LanserError):

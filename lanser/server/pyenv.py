@@ -7,6 +7,7 @@ the server's PATH and ``VIRTUAL_ENV`` before the server's own discovery runs.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -81,6 +82,33 @@ def _version_of(python: str, env: dict[str, str] | None = None) -> str:
     if version:
         _VERSIONS[key] = version
     return version
+
+
+# (interpreter, mtime, PATH) -> sys.path
+_SEARCH_PATHS: dict[tuple[str, int, str], tuple[str, ...]] = {}
+_PATH_SNIPPET = "import json, sys; print(json.dumps(sys.path))"
+
+
+def search_paths(env: PythonEnv) -> tuple[str, ...]:
+    """The import search path (``sys.path``) of the interpreter the server analyses with, as
+    the server itself asks it; empty when it cannot be run."""
+    run_env = server_env()
+    python = env.path or shutil.which("python3", path=run_env["PATH"]) or shutil.which("python", path=run_env["PATH"])
+    if not python:
+        return ()
+    try:
+        key = (os.path.realpath(python), os.stat(python).st_mtime_ns, run_env.get("PATH", ""))
+    except OSError:
+        return ()
+    if key not in _SEARCH_PATHS:
+        try:
+            out = subprocess.run([python, "-I", "-c", _PATH_SNIPPET], capture_output=True, text=True, timeout=20,
+                                 env=run_env, check=True)
+            paths = json.loads(out.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return ()
+        _SEARCH_PATHS[key] = tuple(p for p in paths if isinstance(p, str) and p)
+    return _SEARCH_PATHS[key]
 
 
 def choose_python(root: Path, explicit: str | None = None) -> PythonEnv:

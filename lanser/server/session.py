@@ -25,7 +25,7 @@ from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
 from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
-from ..workspace import CONFIG_FILES, Workspace, settled, stat_key
+from ..workspace import CONFIG_FILES, Workspace, decode_source, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
@@ -42,8 +42,6 @@ ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSea
 
 # root -> (stat keys of the config files, digest, settled): environment() runs per bundle.
 _DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
-# Directories the server never checks unless told to (pyright's default excludes).
-_NEVER_WALK = frozenset({".git", "node_modules", "__pycache__"})
 
 
 @dataclass
@@ -83,7 +81,7 @@ class Session:
         self._uris: dict[str, str] = {}
         self.restarts = 0
         self._next_id = 0
-        self._lock = asyncio.Lock()
+        self._restarting = asyncio.Lock()
         self._unresponsive = False  # a request timed out or was interrupted: stop() kills at once
 
     # -- configuration -------------------------------------------------------
@@ -355,20 +353,25 @@ class Session:
             raise LsCrash(f"{self.spec.name} connection lost during {method}: {exc}") from None
 
     async def request(self, method: str, params: Any) -> Any:
-        """A request with one automatic restart if the server died under it."""
+        """A request with one automatic restart if the server died under it.  Requests in
+        flight together that see the same death share one restart."""
+        generation = self.restarts
         try:
             return await self._request(method, params)
         except LsCrash:
-            if self.restarts >= 1:
-                raise
-            try:
-                await self.restart()
-            except LanserError as exc:
-                raise LsCrash(f"{self.spec.name} crashed and could not be restarted: {exc.message}") from None
+            async with self._restarting:
+                if self.restarts == generation:
+                    if self.restarts >= 1:
+                        raise
+                    try:
+                        await self.restart()
+                    except LanserError as exc:
+                        raise LsCrash(f"{self.spec.name} crashed and could not be restarted: "
+                                      f"{exc.message}") from None
             return await self._request(method, params)
 
     # -- documents ------------------------------------------------------------
-    def _uri(self, rel: str) -> str:
+    def uri(self, rel: str) -> str:
         uri = self._uris.get(rel)
         if uri is None:  # quoting costs more than the rest of a warm request's sync
             uri = self._uris[rel] = to_uri(self.ws.root / rel)
@@ -377,30 +380,43 @@ class Session:
     def _did_open(self, rel: str, doc: _Doc) -> None:
         assert self.client is not None
         self.client.text_document_did_open(T.DidOpenTextDocumentParams(
-            text_document=T.TextDocumentItem(uri=self._uri(rel), language_id="python",
+            text_document=T.TextDocumentItem(uri=self.uri(rel), language_id="python",
                                              version=doc.version, text=doc.text)))
 
-    def sync(self, rel: str, text: str) -> int:
-        """Make the server see ``text`` for ``rel`` (open it, or send a new version)."""
+    def sync(self, rel: str, text: str, *, previous: str | None = None) -> int:
+        """Make the server see ``text`` for ``rel`` (open it, or send a new version).
+        ``previous``: what the server saw of a file not open yet, when the disk no longer
+        holds it (a step that wrote the file before telling the server)."""
         if self.client is None:
             raise LsCrash("the language server is not running")
         doc = self.docs.get(rel)
         if doc is None:
-            doc = self.docs[rel] = _Doc(1, text)
+            # Opened with what the server already has (the disk text) and then changed: pyright
+            # marks the files importing a document dirty on a change, not on an open, so a
+            # document opened with new text would leave its importers' diagnostics stale.
+            seen = previous if previous is not None else self._disk_text(rel)
+            doc = self.docs[rel] = _Doc(1, text if seen is None else seen)
             self._did_open(rel, doc)
-        elif doc.text != text:
+        if doc.text != text:
             doc.version += 1
             doc.text = text
             self.client.text_document_did_change(T.DidChangeTextDocumentParams(
-                text_document=T.VersionedTextDocumentIdentifier(uri=self._uri(rel), version=doc.version),
+                text_document=T.VersionedTextDocumentIdentifier(uri=self.uri(rel), version=doc.version),
                 content_changes=[T.TextDocumentContentChangeWholeDocument(text=text)]))
         return doc.version
+
+    def _disk_text(self, rel: str) -> str | None:
+        """The text of ``rel`` on disk (None: absent or not decodable)."""
+        try:
+            return decode_source((self.ws.root / rel).read_bytes(), rel).text
+        except (OSError, LanserError):
+            return None
 
     def close(self, rel: str) -> None:
         """Stop overriding ``rel``: the server goes back to the file on disk."""
         if self.docs.pop(rel, None) is not None and self.client is not None:
             self.client.text_document_did_close(T.DidCloseTextDocumentParams(
-                text_document=T.TextDocumentIdentifier(uri=self._uri(rel))))
+                text_document=T.TextDocumentIdentifier(uri=self.uri(rel))))
 
     def notify_disk_changes(self, changes: dict[str, str]) -> None:
         """Tell the server about files changed on disk: rel -> created|changed|deleted."""
@@ -409,39 +425,16 @@ class Session:
         kinds = {"created": T.FileChangeType.Created, "changed": T.FileChangeType.Changed,
                  "deleted": T.FileChangeType.Deleted}
         self.client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
-            changes=[T.FileEvent(uri=self._uri(rel), type=kinds[kind]) for rel, kind in sorted(changes.items())]))
+            changes=[T.FileEvent(uri=self.uri(rel), type=kinds[kind]) for rel, kind in sorted(changes.items())]))
 
     # -- diagnostics ----------------------------------------------------------
-    def candidate_files(self) -> list[str]:
-        """Every Python file the server might check; it says which it tracks."""
-        out: list[str] = []
-        root = self.ws.root
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in _NEVER_WALK and not d.startswith("."))
-            for name in filenames:
-                if name.endswith((".py", ".pyi")):
-                    full = Path(dirpath) / name
-                    if self.ws.contains(Path(os.path.realpath(full))):
-                        out.append(full.relative_to(root).as_posix())
-        return sorted(set(out) | set(self.docs))
-
     async def pull_diagnostics(self, rel: str) -> list[dict[str, Any]] | None:
         """The server's diagnostics for one file; None when the server does not check it."""
         result = await self.request(T.TEXT_DOCUMENT_DIAGNOSTIC, T.DocumentDiagnosticParams(
-            text_document=T.TextDocumentIdentifier(uri=self._uri(rel))))
+            text_document=T.TextDocumentIdentifier(uri=self.uri(rel))))
         if not result or result.get("kind") != "full":
             return None
         return list(result.get("items") or [])
-
-    async def diagnostics(self, rels: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
-        """rel -> raw LSP diagnostics, for ``rels`` or every file the server checks."""
-        targets = rels if rels is not None else self.candidate_files()
-        out: dict[str, list[dict[str, Any]]] = {}
-        for rel in targets:  # one at a time: the server checks files serially anyway
-            items = await self.pull_diagnostics(rel)
-            if items is not None:
-                out[rel] = items
-        return out
 
 
 def kill_process(proc: Any) -> None:

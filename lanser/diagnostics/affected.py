@@ -5,7 +5,7 @@ the server checks exactly the files it is asked about, so asking only for the
 files whose diagnostics *can* have changed, and reusing the previous step's
 answers for the rest, gives the same counts for less work.  This module
 decides that set from the files' texts alone (pure: texts in, paths out);
-the runner and rewards/stdlib.py do the I/O, rewards/interface.py says what
+the runner and diagnostics/stdlib.py do the I/O, diagnostics/interface.py says what
 each module shows other files.
 
 A file's diagnostics depend only on its own text, the configuration and what
@@ -14,7 +14,7 @@ it imports.  So after a step, affected (pulled) are:
 1. every changed or created Python file;
 2. for a changed module, its changed *exports*: the module-level names whose
    binding statements changed, or use a changed name outside a sealed
-   function body (rewards/interface.py: a body other files never see, e.g.
+   function body (diagnostics/interface.py: a body other files never see, e.g.
    of a function with a return annotation).  Every importer that mentions a
    changed export anywhere (or uses the module object itself) is affected;
    an importer's own exports change through its statements that mention one
@@ -47,12 +47,12 @@ native module, a Python file outside the checked set, a workspace
 file that does not parse (with this Python's ``ast``) has unknown imports and
 exports: any export change affects it and everything importing it.  Library
 code outside the workspace may itself import a workspace module (the server
-resolves the workspace first, for library files too) and the rule does not
-see library imports: so when any export changes, every file that imports
-anything from outside the workspace other than the standard library is
-affected too, with all its exports.  (The rule never asks which packages
-are installed: the same workspace gives the same pulls on every machine,
-which keeps recorded traces replayable.)
+resolves the workspace first, for library files too): when any export
+changes, every file importing a library whose code reaches a workspace module
+(:mod:`lanser.diagnostics.libraries`, a fact read once from the environment
+and recorded in traces) is affected too, with all its exports; when that fact
+is unknown, every file importing anything from outside the workspace other
+than the standard library is.
 """
 
 from __future__ import annotations
@@ -242,12 +242,19 @@ class ImportGraph:
             out.add(name)
         return out
 
-    def external_importers(self) -> frozenset[str]:
-        """Files importing something from outside the workspace other than the standard
-        library (library code that may in turn import a workspace module)."""
+    def external_tops(self) -> frozenset[str]:
+        """Top-level names imported from outside the workspace and the standard library."""
+        inside = self.top_names | self.stdlib | {""}
+        return frozenset(t for i in self.imports.values() if i is not None for t in i.absolute_tops
+                         if t not in inside)
+
+    def external_importers(self, libraries: frozenset[str] | None = None) -> frozenset[str]:
+        """Files importing a library that may in turn import a workspace module: one of
+        ``libraries`` (None: any name from outside the workspace and the standard library)."""
         inside = self.top_names | self.stdlib | {""}
         return frozenset(r for r, i in self.imports.items()
-                         if i is not None and any(t not in inside for t in i.absolute_tops))
+                         if i is not None and any(t not in inside and (libraries is None or t in libraries)
+                                                  for t in i.absolute_tops))
 
     def has_files_under(self, directory: str, besides: str) -> bool:
         count = self._dir_files.get(directory, 0)
@@ -297,7 +304,7 @@ class ImportGraph:
 
 def change_stays_inside(before: str, after: str, rel: str = "m.py") -> bool:
     """Whether going from ``before`` to ``after`` changes no name other files can see
-    (rewards/interface.py: only sealed function bodies, comments, blank lines, docstrings)."""
+    (diagnostics/interface.py: only sealed function bodies, comments, blank lines, docstrings)."""
     old, new = parse_interface(rel, before), parse_interface(rel, after)
     return old is not None and new is not None and changed_exports(old, new) == frozenset()
 
@@ -354,14 +361,18 @@ class _Propagation:
 def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
                    previous_files: Iterable[str] = (),
                    interfaces: Mapping[str, Interface | None] | None = None,
-                   before: Mapping[str, Interface | None] | None = None) -> frozenset[str] | None:
+                   before: Mapping[str, Interface | None] | None = None,
+                   same_type: Mapping[str, frozenset[str]] | None = None,
+                   libraries: frozenset[str] | None = None) -> frozenset[str] | None:
     """The files of ``graph`` (the state after the step) whose diagnostics can differ after
     ``changes`` (path -> created|changed|deleted); None when unsure (pull them all).
 
     ``previous_files``: the files checked before the step.  ``interfaces``: every file's
     interface now, ``before``: each changed file's interface before the step (missing or
     None: unknown, so every export of it may have changed; without them the rule works
-    module by module, as if every export changed)."""
+    module by module, as if every export changed).  ``same_type``: per changed file, the
+    changed names the server confirmed kept their type.  ``libraries``: the imported
+    libraries whose code reaches a workspace module (None: unknown, any library may)."""
     interfaces = interfaces if interfaces is not None else {}
     before = before if before is not None else {}
     known = set(graph.imports) | set(previous_files)
@@ -383,7 +394,8 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
             if kind == CHANGED:
                 spread.pull(rel)
                 old, new = before.get(rel), interfaces.get(rel)
-                changed = changed_exports(old, new) if old is not None and new is not None else ALL_EXPORTS
+                changed = (changed_exports(old, new, (same_type or {}).get(rel, frozenset()))
+                           if old is not None and new is not None else ALL_EXPORTS)
                 exported_change = exported_change or changed != frozenset()
                 spread.exported(rel, changed)
                 continue
@@ -401,7 +413,7 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
                     exported_change = True
                     spread.everything_from(importer)
     if exported_change:
-        for rel in sorted(graph.unknown | graph.external_importers()):
+        for rel in sorted(graph.unknown | graph.external_importers(libraries)):
             spread.everything_from(rel)  # unknown imports; library code may import a changed module
     spread.run()
     return frozenset(spread.pulled)

@@ -3,7 +3,7 @@
 The server takes a standard-library module from its bundled typeshed before it
 looks anywhere else, so a workspace file of that name inside a package never
 shadows it, and an import of it never reaches library code that could import
-a workspace module (rewards/affected.py).  The names come from the pinned
+a workspace module (diagnostics/affected.py).  The names come from the pinned
 server's own typeshed ``VERSIONS`` file and the Python version of the
 analysis, never from the machine's installed packages: the same workspace
 gives the same pulls everywhere, so a recorded trace replays anywhere.

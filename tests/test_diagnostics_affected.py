@@ -1,4 +1,4 @@
-"""rewards/affected.py and rewards/stdlib.py: which files' diagnostics a step can change.
+"""diagnostics/affected.py and diagnostics/stdlib.py: which files' diagnostics a step can change.
 
 Pure tests of the import-graph rule (the server-backed checks that the counts stay equal
 to ``pyright --outputjson`` are in test_reward_affected_server.py)."""
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lanser.rewards import stdlib
-from lanser.rewards.affected import ImportGraph, affected_files, change_stays_inside, module_names, parse_imports
-from lanser.rewards.interface import changed_exports, parse_interface
+from lanser.diagnostics import stdlib
+from lanser.diagnostics.affected import ImportGraph, affected_files, change_stays_inside, module_names, parse_imports
+from lanser.diagnostics.interface import changed_exports, parse_interface
 
 STDLIB = frozenset({"types", "typing", "os", "json", "sys", "collections"})
 

@@ -6,7 +6,7 @@ and the type of each name comes from the top-level statement(s) that bind it
 binding statements changed are its changed *exports*; a statement that uses a
 changed name (outside a sealed body, below) changes the names it binds too.
 An importer is affected only if it mentions a changed export; its own exports
-change only through its statements that mention one (rewards/affected.py).
+change only through its statements that mention one (diagnostics/affected.py).
 
 A function's body is *sealed* when no other file can see it: the function
 has a return annotation (its type is its signature), no ``abstract``
@@ -18,16 +18,23 @@ method's trivial body matters), and its body declares no ``global`` or
 member).  Sealed bodies are left out of the comparison, except whether they
 contain ``yield`` (a generator's type differs).
 
-Each top-level statement is compared as its source text (sealed bodies
-masked), by the names it binds: blank lines and comments between statements
-and moving statements around do not count; a comment inside one does (that
-only costs pulls).  ``# pyright:`` comments anywhere count (they change how
-the module is analysed).  Module docstrings do not.  Identifiers are
-matched by name, with no scoping: a local variable that shares a changed
-name only costs a needless pull.  Any doubt answers ``None``: every export
-may have changed (a statement that binds nothing changed or uses a changed
-name, with a binding statement after it: it may make it unreachable;
-``__getattr__``, ``__all__`` or a wildcard import changed).
+Each top-level statement is compared as its syntax tree (sealed bodies
+masked, docstrings left out), by the names it binds: comments, blank lines,
+formatting and moving statements around do not count.  ``# pyright:`` comments
+anywhere count (they change how the module is analysed).  Identifiers are
+matched by name, with no scoping: a local variable that shares a changed name
+only costs a needless pull.  Any doubt answers ``None``: every export may have
+changed (a statement that binds nothing changed or uses a changed name, with a
+binding statement after it: it may make it unreachable; ``__getattr__``,
+``__all__`` or a wildcard import changed).
+
+A changed export whose change lies only inside the bodies of *hoverable*
+functions (module-level functions and methods of module-level non-protocol
+classes, not abstract, whose bodies reach nothing outside) may still have the
+same type: :func:`body_changes` names those functions, and the reward runner
+asks the server for their types before and after the step
+(:mod:`lanser.diagnostics.exports`); an export whose functions all kept their
+type is not a changed export.
 """
 
 from __future__ import annotations
@@ -47,13 +54,29 @@ _EVERYTHING = frozenset({"__getattr__", "__all__", "*"})
 
 
 @dataclass(frozen=True)
+class Func:
+    """A hoverable function of a top-level statement: where its name is (0-based line, UTF-16
+    column: where the server is asked for its type) and its body's syntax tree."""
+
+    qualname: str
+    line: int
+    col: int
+    body: str
+    decorated: bool
+    is_async: bool
+
+
+@dataclass(frozen=True)
 class Unit:
     """One top-level statement: the names it binds, the names it uses (outside sealed
-    bodies), and its source with sealed bodies masked (what is compared)."""
+    bodies), its syntax tree with sealed bodies masked (``key``: what is compared) and with
+    every hoverable body masked (``shell``), and its hoverable functions."""
 
     binds: frozenset[str]
     uses: frozenset[str]
     key: str
+    shell: str = ""
+    funcs: tuple[Func, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,63 +199,91 @@ def _is_protocol(cls: ast.ClassDef) -> bool:
     return False
 
 
-def _may_seal(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """The signature half of sealing: a return annotation, no signature type comment, no
-    ``abstract`` decorator (the body half is :class:`_Walk`'s ``reaches_out``)."""
-    if fn.returns is None or fn.type_comment is not None:
-        return False
+def _abstract(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """An ``abstract`` decorator (an abstract method's trivial body matters to ``super()``)."""
     for d in fn.decorator_list:
         for n in ast.walk(d):
             name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else ""
             if "abstract" in name.lower():
-                return False
-    return True
+                return True
+    return False
 
 
-def _candidates(stmt: ast.stmt) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    """Functions of a top-level statement whose body may be sealed (where and signature)."""
+def _may_seal(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """The signature half of sealing: a return annotation, no signature type comment (the
+    hoverable half is :func:`_candidates`, the body half :class:`_Walk`'s ``reaches_out``)."""
+    return fn.returns is not None and fn.type_comment is None
+
+
+def _candidates(stmt: ast.stmt) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    """(function, qualname) of a top-level statement whose body other files may never see:
+    the statement itself, or a method of a non-protocol class; not abstract."""
     if isinstance(stmt, _FUNCTIONS):
-        return [stmt] if _may_seal(stmt) else []
+        return [] if _abstract(stmt) else [(stmt, stmt.name)]
     if isinstance(stmt, ast.ClassDef) and not _is_protocol(stmt):
-        return [f for f in stmt.body if isinstance(f, _FUNCTIONS) and _may_seal(f)]
+        return [(f, f"{stmt.name}.{f.name}") for f in stmt.body if isinstance(f, _FUNCTIONS) and not _abstract(f)]
     return []
 
 
+_OWNS_DOCSTRING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEF_PREFIX = re.compile(rb"(?:async\s+)?def\s+")
+
+
+_CLOSE_NODE, _CLOSE_LIST = object(), object()
+
+
+def dump(node: ast.AST, masked: dict[int, str] | None = None) -> str:
+    """``node``'s syntax tree as text, without positions, comments or docstrings; the body of
+    a node whose id is in ``masked`` is replaced by the mark it maps to."""
+    masked = masked or {}
+    out: list[str] = []
+    stack: list[object] = [node]
+    while stack:
+        x = stack.pop()
+        if x is _CLOSE_NODE:
+            out.append(")")
+        elif x is _CLOSE_LIST:
+            out.append("]")
+        elif isinstance(x, ast.AST):
+            out.append(type(x).__name__ + "(")
+            stack.append(_CLOSE_NODE)
+            for name in reversed(x._fields):
+                v = getattr(x, name, None)
+                if name == "body" and id(x) in masked:
+                    v = masked[id(x)]
+                elif name == "body" and isinstance(x, _OWNS_DOCSTRING):
+                    v = _without_docstring(v)
+                stack.append(v)
+        elif isinstance(x, list):
+            out.append("[")
+            stack.append(_CLOSE_LIST)
+            stack.extend(reversed(x))
+        else:
+            out.append(repr(x) + ",")
+    return "".join(out)
+
+
+def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    return body[1:] if body and _is_docstring(body[0]) else body
+
+
 class _Source:
-    """Byte offsets of ``text`` (ast columns are UTF-8 byte offsets)."""
+    """Where names are in ``text`` (ast columns are UTF-8 byte offsets; the server's are UTF-16)."""
 
     def __init__(self, text: str) -> None:
-        self.data = text.encode("utf-8")
-        self.starts = [0]
-        for line in self.data.splitlines(keepends=True):
-            self.starts.append(self.starts[-1] + len(line))
+        self.lines = text.encode("utf-8").split(b"\n")
 
-    def offset(self, line: int, col: int) -> int:
-        return self.starts[line - 1] + col
-
-    def key(self, stmt: ast.stmt, sealed: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]) -> str:
-        """The statement's source with each sealed body replaced by a mark (comments inside
-        the statement count; a conservative comparison)."""
-        first: ast.AST = stmt
-        for d in getattr(stmt, "decorator_list", []):  # the statement's position is its ``def``
-            if (d.lineno, d.col_offset) < (first.lineno, first.col_offset):  # type: ignore[attr-defined]
-                first = d
-        pos = self.offset(first.lineno, first.col_offset)  # type: ignore[attr-defined]
-        end = self.offset(stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
-        parts: list[bytes] = []
-        for fn, yields in sealed:
-            a = self.offset(fn.body[0].lineno, fn.body[0].col_offset)
-            last = fn.body[-1]
-            b = self.offset(last.end_lineno or last.lineno, last.end_col_offset or 0)
-            parts += [self.data[pos:a], b"<sealed body with yield>" if yields else b"<sealed body>"]
-            pos = b
-        parts.append(self.data[pos:end])
-        return b"".join(parts).decode("utf-8", errors="replace")
+    def name_position(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
+        """0-based line and UTF-16 column of ``fn``'s name."""
+        line = self.lines[fn.lineno - 1]
+        m = _DEF_PREFIX.match(line, fn.col_offset)
+        start = m.end() if m else fn.col_offset
+        return fn.lineno - 1, len(line[:start].decode("utf-8", errors="replace").encode("utf-16-le")) // 2
 
 
 def _import_uses(stmt: ast.Import | ast.ImportFrom) -> set[str]:
     """An import uses the names it takes from the module (a module binding is matched by
-    rewards/affected.py)."""
+    diagnostics/affected.py)."""
     out = set()
     for a in stmt.names:
         out.add(a.name.split(".")[0] if isinstance(stmt, ast.Import) else a.name)
@@ -294,18 +345,36 @@ def interface_of(rel: str, text: str, tree: ast.Module,
         if _is_docstring(stmt):
             continue
         candidates = _candidates(stmt)
-        bodies = [s for fn in candidates for s in fn.body]
+        bodies = [s for fn, _ in candidates for s in fn.body]
         uses = names.walk([stmt], {id(s) for s in bodies}).found
-        sealed = []
-        for fn in candidates:
+        hidden: dict[int, str] = {}  # every hoverable body -> a placeholder
+        shown: dict[str, str] = {}   # placeholder -> what the key shows there
+        funcs = []
+        for fn, qualname in candidates:
             body = names.walk(list(fn.body))
             if body.reaches_out:
-                uses |= body.found  # not sealed: its body is part of the statement
+                uses |= body.found  # its body is part of the statement: a member, a global
+                continue
+            mark = "<body with yield>" if body.yields else "<body>"
+            body_key = dump(ast.Module(body=_without_docstring(fn.body), type_ignores=[]))
+            slot = hidden[id(fn)] = f"\x00{len(hidden)}{mark}"
+            if _may_seal(fn):
+                shown[slot] = mark
             else:
-                sealed.append((fn, body.yields))
+                shown[slot] = body_key
+                uses |= body.found
+            line, col = src.name_position(fn)
+            funcs.append(Func(qualname, line, col, body_key, bool(fn.decorator_list),
+                              isinstance(fn, ast.AsyncFunctionDef)))
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             uses = _import_uses(stmt)
-        units.append(Unit(frozenset(_binds(stmt)), frozenset(uses), src.key(stmt, sealed)))
+        shell = dump(stmt, hidden)
+        key = shell
+        for slot, shows in shown.items():
+            key = key.replace(repr(slot), repr(shows))
+        for slot in shown:
+            shell = shell.replace(repr(slot), repr(slot[slot.index("<"):]))
+        units.append(Unit(frozenset(_binds(stmt)), frozenset(uses), key, shell, tuple(funcs)))
     return Interface(units=tuple(units), identifiers=frozenset(names.found), bare=frozenset(names.bare),
                      bindings=tuple(_bindings(imports if imports is not None else import_statements(tree), rel)),
                      directives=tuple(m.group(0).strip() for m in _DIRECTIVE.finditer(text)))
@@ -351,27 +420,39 @@ def exports_using(iface: Interface, names: frozenset[str] | set[str]) -> frozens
     return frozenset(changed)
 
 
-def changed_exports(old: Interface, new: Interface) -> frozenset[str] | None:
-    """The names whose type other files see may differ between ``old`` and ``new``;
-    None when any may."""
+def _index(units: tuple[Unit, ...]) -> tuple[dict[str, list[Unit]], list[str]]:
+    """The effective units binding each name, and the keys of those binding nothing."""
+    by_name: dict[str, list[Unit]] = {}
+    unnamed: list[str] = []
+    for u in _effective(units):
+        for name in u.binds:
+            by_name.setdefault(name, []).append(u)
+        if not u.binds:
+            unnamed.append(u.key)
+    return by_name, unnamed
+
+
+def direct_changes(old: Interface, new: Interface) -> frozenset[str] | None:
+    """The names whose own binding statements differ (None: any name may have changed)."""
     if old.directives != new.directives:
         return ALL_EXPORTS
-
-    def index(units: tuple[Unit, ...]) -> tuple[dict[str, list[str]], list[str]]:
-        by_name: dict[str, list[str]] = {}
-        unnamed: list[str] = []
-        for u in _effective(units):
-            for name in u.binds:
-                by_name.setdefault(name, []).append(u.key)
-            if not u.binds:
-                unnamed.append(u.key)
-        return by_name, unnamed
-
-    old_by, old_unnamed = index(old.units)
-    new_by, new_unnamed = index(new.units)
+    old_by, old_unnamed = _index(old.units)
+    new_by, new_unnamed = _index(new.units)
     if old_unnamed != new_unnamed:
         return ALL_EXPORTS
-    changed = {n for n in old_by.keys() | new_by.keys() if old_by.get(n) != new_by.get(n)}
+    changed = frozenset(n for n in old_by.keys() | new_by.keys()
+                        if [u.key for u in old_by.get(n, ())] != [u.key for u in new_by.get(n, ())])
+    return ALL_EXPORTS if changed & _EVERYTHING else changed
+
+
+def changed_exports(old: Interface, new: Interface, same_type: frozenset[str] = frozenset()) -> frozenset[str] | None:
+    """The names whose type other files see may differ between ``old`` and ``new``; None when
+    any may.  ``same_type``: changed names the server confirmed kept their type
+    (:func:`body_changes`); they change nothing, nor do the statements using them."""
+    direct = direct_changes(old, new)
+    if direct is None:
+        return ALL_EXPORTS
+    changed = direct - same_type
     if not changed:
         return frozenset()
     more = exports_using(new, changed)
@@ -381,5 +462,30 @@ def changed_exports(old: Interface, new: Interface) -> frozenset[str] | None:
     return ALL_EXPORTS if out & _EVERYTHING else out
 
 
-__all__ = ["ALL_EXPORTS", "Interface", "Unit", "changed_exports", "exports_using", "import_statements",
-           "interface_of", "parse_interface"]
+def body_changes(old: Interface, new: Interface) -> dict[str, list[tuple[Func, Func]]]:
+    """For each directly changed name whose binding statements differ only inside hoverable
+    function bodies: those functions, as (before, after) pairs.  If every one of them kept
+    its type (and no call site re-infers its body), the name did not change."""
+    direct = direct_changes(old, new)
+    if not direct:
+        return {}
+    old_by, _ = _index(old.units)
+    new_by, _ = _index(new.units)
+    out: dict[str, list[tuple[Func, Func]]] = {}
+    for name in sorted(direct):
+        olds, news = old_by.get(name, []), new_by.get(name, [])
+        if not olds or len(olds) != len(news):
+            continue
+        pairs: list[tuple[Func, Func]] = []
+        for uo, un in zip(olds, news):
+            if uo.shell != un.shell or [f.qualname for f in uo.funcs] != [f.qualname for f in un.funcs]:
+                break
+            pairs += [(a, b) for a, b in zip(uo.funcs, un.funcs) if a.body != b.body]
+        else:
+            if pairs:
+                out[name] = pairs
+    return out
+
+
+__all__ = ["ALL_EXPORTS", "Func", "Interface", "Unit", "body_changes", "changed_exports", "direct_changes", "dump",
+           "exports_using", "import_statements", "interface_of", "parse_interface"]

@@ -1,0 +1,207 @@
+"""Step by step: which checked files to pull again (the affected-files rule, kept warm).
+
+:mod:`lanser.diagnostics.affected` is the pure rule; this module feeds it.  It
+keeps every workspace Python file's parse (imports and interface) keyed on its
+text, re-parsing only what a step changed, and the import graph, rebuilt only
+when some file's imports changed.  Before a step reaches the server it asks
+the server for the types of the functions whose bodies alone changed
+(:mod:`lanser.diagnostics.exports`), and after it for their new types, so an
+export that kept its type is not a changed export.  The libraries that can
+reach a workspace module (:mod:`lanser.diagnostics.libraries`) are asked of
+``libraries`` (a callable: the engine answers it from the environment, a
+replay from the trace) for every new library name the workspace imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+from ..errors import LanserError
+from ..server.session import Session
+from ..workspace import decode_source
+from .affected import FileImports, ImportGraph, affected_files, analyze
+from .exports import TypeCheck, limited
+from .interface import Func, Interface, body_changes
+
+LibraryFact = Callable[[frozenset[str], frozenset[str], frozenset[str]], frozenset[str]]
+PY_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    text: str
+    imports: FileImports | None
+    interface: Interface | None
+
+
+class ChangeTracker:
+    """The affected-files rule over one run: parses, pending changes, the graph, type checks.
+
+    ``stdlib``: the standard-library names of the pinned typeshed; ``cycles``: the
+    configuration checks import cycles (then every Python change pulls everything);
+    ``libraries(external, workspace_tops, stdlib)``: which of ``external`` reach a workspace
+    module (None: unknown, the rule assumes any may)."""
+
+    def __init__(self, *, stdlib: frozenset[str], cycles: bool, libraries: LibraryFact | None) -> None:
+        self.stdlib = stdlib
+        self.cycles = cycles
+        self.library_fact = libraries
+        self.parsed: dict[str, Parsed] = {}
+        self._spare: dict[str, Parsed] = {}
+        self.files: set[str] = set()          # the workspace's Python files at the last pull
+        self.pending: dict[str, str] = {}     # rel -> created|changed|deleted since the last pull
+        self.before: dict[str, bytes | None] = {}  # changed file -> its bytes at the last pull
+        self.same_type: dict[str, frozenset[str]] = {}
+        self._graph: ImportGraph | None = None
+        self._examined: frozenset[str] = frozenset()   # library names already asked about
+        self._reaching: frozenset[str] = frozenset()
+        self._check: TypeCheck | None = None
+
+    # -- parsing -----------------------------------------------------------------------------
+    def parse(self, rel: str, text: str) -> Parsed:
+        """``rel``'s parse for ``text``, made current (the previous one is kept aside: a step
+        compares the two, and a failed or restored step brings the old one back)."""
+        cached = self.parsed.get(rel)
+        if cached is not None and cached.text == text:
+            return cached
+        spare = self._spare.get(rel)
+        if spare is None or spare.text != text:
+            imports, interface = analyze(rel, text)
+            spare = Parsed(text, imports, interface)
+        if cached is not None:
+            self._spare[rel] = cached
+        self.parsed[rel] = spare
+        return spare
+
+    def interface(self, rel: str, data: bytes | None) -> Interface | None:
+        """The interface of ``rel`` with content ``data`` (parsed once per text, not made
+        current)."""
+        if data is None:
+            return None
+        try:
+            text = decode_source(data, rel).text
+        except LanserError:
+            return None
+        for cached in (self.parsed.get(rel), self._spare.get(rel)):
+            if cached is not None and cached.text == text:
+                return cached.interface
+        imports, interface = analyze(rel, text)
+        self._spare[rel] = Parsed(text, imports, interface)
+        return interface
+
+    def prime(self, texts: Mapping[str, str]) -> None:
+        """Parse every file (run in a worker thread while the server checks the workspace)."""
+        for rel, text in texts.items():
+            self.parse(rel, text)
+
+    def reset(self, files: Iterable[str]) -> None:
+        """A full pull happened: ``files`` are the workspace's Python files now."""
+        self.files = set(files)
+        self.pending.clear()
+        self.before.clear()
+        self.same_type.clear()
+        self._check = None
+        for rel in set(self.parsed) - self.files:
+            del self.parsed[rel]
+        self._spare.clear()
+        self._graph = None
+
+    # -- a step --------------------------------------------------------------------------------
+    def note(self, path: str, before: bytes | None, after: bytes | None) -> None:
+        """A file the step changed (``before`` is what the server saw until now)."""
+        kind = "deleted" if after is None else "created" if before is None else "changed"
+        if path not in self.pending and kind == "changed" and path.endswith(PY_SUFFIXES):
+            self.before[path] = before  # the text as the last pull saw it
+        if self.pending.get(path, "changed") == "changed" or kind != "changed":
+            self.pending[path] = kind
+        if path.endswith(PY_SUFFIXES):
+            (self.files.discard if after is None else self.files.add)(path)
+
+    async def ask_types_before(self, session: Session, changes: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
+        """Before the server sees a step: the types of the functions whose bodies alone
+        changed, at their old positions (``changes``: path, bytes before, bytes after)."""
+        candidates: dict[str, dict[str, list[tuple[Func, Func]]]] = {}
+        for rel, before, after in changes:
+            if before is None or after is None or not rel.endswith(PY_SUFFIXES):
+                continue
+            old, new = self.interface(rel, before), self.interface(rel, after)
+            if old is not None and new is not None:
+                found = body_changes(old, new)
+                if found:
+                    candidates[rel] = found
+        self._check = None
+        if candidates:
+            check = TypeCheck(limited(candidates))
+            if check.size:
+                await check.ask_before(session)
+                self._check = check
+
+    async def ask_types_after(self, session: Session) -> None:
+        """After the server saw the step: which changed names kept their type."""
+        check, self._check = self._check, None
+        if check is not None:
+            for rel, names in (await check.ask_after(session)).items():
+                self.same_type[rel] = self.same_type.get(rel, frozenset()) | names
+
+    def forget_step(self) -> None:
+        """The step failed before reaching the server: no type question stands."""
+        self._check = None
+
+    def targets(self, text_of: Callable[[str], str | None]) -> frozenset[str] | None:
+        """The files to pull after the pending changes (None: all of them)."""
+        pending, self.pending = self.pending, {}
+        before, self.before = self.before, {}
+        same, self.same_type = self.same_type, {}
+        old = {rel: self.interface(rel, before.get(rel)) for rel, kind in pending.items() if kind == "changed"}
+        graph = self._update_graph(pending, text_of)
+        interfaces = {rel: p.interface for rel, p in self.parsed.items()}
+        previous = self.files | {rel for rel, kind in pending.items() if kind == "deleted"}
+        targets = affected_files(graph, pending, previous_files=previous, interfaces=interfaces, before=old,
+                                 same_type=same, libraries=self._libraries(graph))
+        if targets and (self.cycles or any(p.interface is not None and any("reportImportCycles" in d for d in
+                                                                        p.interface.directives)
+                                           for p in self.parsed.values())):
+            return None  # import-cycle diagnostics depend on files a file does not name
+        return targets
+
+    # -- the graph and the library fact ----------------------------------------------------------
+    def _update_graph(self, pending: Mapping[str, str], text_of: Callable[[str], str | None]) -> ImportGraph:
+        rebuild = self._graph is None
+        for rel in sorted(pending):
+            if not rel.endswith(PY_SUFFIXES):
+                continue
+            old = self.parsed.get(rel)
+            if rel not in self.files:
+                self.parsed.pop(rel, None)
+                rebuild = True
+                continue
+            text = text_of(rel)
+            if text is None:
+                self.parsed.pop(rel, None)
+                rebuild = True
+                continue
+            new = self.parse(rel, text)
+            rebuild = rebuild or old is None or old.imports != new.imports
+        for rel in self.files - set(self.parsed):
+            text = text_of(rel)
+            if text is not None:
+                self.parse(rel, text)
+            rebuild = True
+        if rebuild or self._graph is None:
+            imports = {rel: (self.parsed[rel].imports if rel in self.parsed else None) for rel in self.files}
+            self._graph = ImportGraph(imports, self.stdlib)
+        return self._graph
+
+    def _libraries(self, graph: ImportGraph) -> frozenset[str] | None:
+        if self.library_fact is None:
+            return None
+        external = graph.external_tops()
+        new = external - self._examined
+        if new:
+            self._reaching |= self.library_fact(frozenset(sorted(new)), graph.top_names, self.stdlib)
+            self._examined |= new
+        return self._reaching & external
+
+
+__all__ = ["ChangeTracker", "LibraryFact", "Parsed"]
