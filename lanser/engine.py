@@ -18,7 +18,7 @@ from lsprotocol import types as T
 from . import __version__, codec
 from .bundles import normalize as N
 from .bundles.canonical import HASHING, with_id
-from .errors import InternalError, LanserError, NotFound, UnsupportedCap
+from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
 from .server.pyenv import PythonEnv, choose_python
@@ -154,7 +154,7 @@ class Engine:
         try:
             handler = self.handlers.get(cmd)
             if handler is None:
-                raise UnsupportedCap(f"unknown command {cmd!r}")
+                raise BadInput(f"unknown command {cmd!r}; one of {', '.join(sorted(self.handlers))}")
             await handler(req, ctx)
         except LanserError as exc:
             ctx.error = exc

@@ -44,7 +44,7 @@ from .edits import (EditPlan, apply_plan, check_new_name, edits_section, plan_fr
 from .edits.checks import run_checks
 from .edits.reindent import indentation_of
 from .engine import Context, Request, _overlaps, _require
-from .errors import ApplyConflict, FsPermissions, LanserError, NotFound, UnsupportedCap
+from .errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
 from .rewards.formula import process_reward
 from .selectors.resolution import TAU
 from .server.session import Session
@@ -402,7 +402,7 @@ async def _rename(req: Request, ctx: Context) -> None:
 async def _edit(req: Request, ctx: Context) -> None:
     text = req.args.get("text")
     if not isinstance(text, str):
-        raise NotFound("edit needs --text or --from-file")
+        raise BadInput("edit needs --text or --from-file")
     apply = bool(req.args.get("apply"))
     if apply:
         recover(ctx.engine.ws)

@@ -188,9 +188,25 @@ def test_non_utf8_file_for_diag(ws: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["utf-32", "UTF8", "bytes", ""])
-def test_bad_index_io(ws: Path, value: str) -> None:
-    bundle = check(ws, ("--index-io", value, "def", "app.py@L1:C1"), 75, "E/INDEXING_UNSUPPORTED")
-    assert "utf-8, utf-16, codepoint" in bundle["error"]["message"]
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_bad_index_io_is_a_usage_error_like_every_bad_option_value(ws: Path, value: str, where: str) -> None:
+    opt = ("--index-io", value)
+    argv = (*opt, "def", "app.py@L1:C1") if where == "before" else ("def", "app.py@L1:C1", *opt)
+    for extra in ((), ("--json",)):
+        result = run_cli("-w", str(ws), *extra, *argv)
+        assert result.code == 2 and result.out == "" and "Traceback" not in result.err
+        assert "--index-io" in result.err and "utf-16" in result.err and "E/INDEXING" not in result.err
+
+
+def test_bad_option_values_through_the_library_are_bad_input(ws: Path) -> None:
+    """Where click does not check (SDK, daemon requests), the same values are E/BAD_INPUT (2)."""
+    from lanser.engine import Engine, Options
+    from lanser.errors import BadInput
+
+    for options in (Options(workspace=str(ws), index_io="utf-32"), Options(workspace=str(ws), server="jedi")):
+        with pytest.raises(BadInput) as info:
+            Engine(options)
+        assert (info.value.code, info.value.exit_code) == ("E/BAD_INPUT", 2)
 
 
 # -- option values that make no sense -------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from lanser.edits import checks
 from lanser.edits.checks import InvalidNewName, check_new_name, path_allowed
 from lanser.edits.plan import plan_from_contents, plan_from_workspace_edit
-from lanser.errors import Ambiguous, ApplyConflict, BadSelectorSyntax, ContentModified, FsPermissions
+from lanser.errors import Ambiguous, ApplyConflict, BadInput, BadSelectorSyntax, ContentModified, FsPermissions
 from lanser.workspace import Workspace
 
 
@@ -25,8 +25,8 @@ def test_valid_new_names(name: str) -> None:
 def test_invalid_new_names(name: str, reason: str) -> None:
     with pytest.raises(InvalidNewName) as info:
         check_new_name(name)
-    assert isinstance(info.value, BadSelectorSyntax)
-    assert info.value.exit_code == 2 and info.value.code == "E/BAD_SELECTOR_SYNTAX"
+    assert isinstance(info.value, BadInput) and not isinstance(info.value, BadSelectorSyntax)
+    assert info.value.exit_code == 2 and info.value.code == "E/BAD_INPUT"
     assert info.value.details["reason"] == reason
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lanser.errors import BadSelectorSyntax, IndexingUnsupported
+from lanser.errors import BadInput, BadSelectorSyntax
 from lanser.selectors.grammar import (BRACKET_TYPES, MAX_INT, encode_component, format_selector,
                                       parse_selector, spec_from_json)
 from lanser.selectors.spec import ROLES, SelectorSpec
@@ -182,9 +182,10 @@ def test_bad_selector_reports_the_column(text, column):
     assert info.value.exit_code == 2
 
 
-def test_bad_indexing_argument_is_the_callers_error():
-    with pytest.raises(IndexingUnsupported):
+def test_bad_indexing_argument_is_a_bad_option_value():
+    with pytest.raises(BadInput) as info:
         parse_selector("a.py@L1:C1", indexing="utf-7")
+    assert (info.value.code, info.value.exit_code) == ("E/BAD_INPUT", 2)
 
 
 def test_deeply_nested_json_is_a_syntax_error():

@@ -4,9 +4,9 @@ Pure checks (names, globs, confidence, parsing) and read-only checks against
 the disk (jail, content unchanged since the plan was built, case-only renames).
 None of them writes.  Error choices (see README, "Safe edits"):
 
-- invalid new name: :class:`InvalidNewName`, a :class:`BadSelectorSyntax`
-  (E/BAD_SELECTOR_SYNTAX, exit 2): the user typed an argument that cannot be
-  valid, like a malformed selector, and retrying cannot help;
+- invalid new name: :class:`InvalidNewName`, a :class:`BadInput`
+  (E/BAD_INPUT, exit 2): the user typed an argument that cannot be valid, and
+  retrying cannot help (it is not a selector, so not E/BAD_SELECTOR_SYNTAX);
 - path outside the jail, ``--deny``/``--allow`` refusal, case-only rename on a
   case-insensitive file system: E/FS_PERMISSIONS (71);
 - file changed since the plan was read: E/CONTENT_MODIFIED (74);
@@ -24,17 +24,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import Ambiguous, ApplyConflict, BadSelectorSyntax, ContentModified, FsPermissions
+from ..errors import Ambiguous, ApplyConflict, BadInput, ContentModified, FsPermissions
 from ..workspace import Workspace, blob_id, decode_source
 from .plan import EditPlan, FileChange
 
 
-class InvalidNewName(BadSelectorSyntax):
-    """A rename's new name is not a Python identifier (exit 2, not retryable)."""
+class InvalidNewName(BadInput):
+    """A rename's new name is not a Python identifier (E/BAD_INPUT, exit 2, not retryable)."""
 
     def __init__(self, message: str, *, name: str, reason: str) -> None:
-        super().__init__(message)
-        self.details = {"newName": name, "reason": reason}
+        super().__init__(message, details={"newName": name, "reason": reason})
 
 
 def check_new_name(name: str) -> str:

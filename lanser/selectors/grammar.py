@@ -97,8 +97,8 @@ def parse_selector(text: str, *, indexing: str = "codepoint") -> SelectorSpec:
 
     ``indexing`` is the caller's ``--index-io``: the units of a string
     cursor/range selector's columns (JSON carries its own).  Raises only
-    BadSelectorSyntax for any ``text`` (IndexingUnsupported for a bad
-    ``indexing`` argument, which is the caller's, not the user's, input).
+    BadSelectorSyntax for any ``text`` (BadInput for a bad ``indexing`` argument,
+    an option value rather than selector text).
     """
     check_encoding(indexing)
     if not isinstance(text, str):
