@@ -49,6 +49,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
             lines.append(f"no {key}")
     if "hover" in facts:
         lines.append((facts["hover"] or {}).get("contents", "(no hover)"))
+    for w in facts.get("warnings") or []:
+        lines.append(f"warning: {w.get('message')}")
     for item in facts.get("symbols") or []:
         lines.append(f"{_loc(item)}  {item['kind']}  {item['qualname']}")
     if "diagnostics" in facts:
