@@ -21,6 +21,7 @@ from .bundles.canonical import HASHING, with_id
 from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
+from .selectors.grammar import looks_like_selector
 from .selectors.resolve import token_at
 from .server.pyenv import PythonEnv, choose_python
 from .server.registry import ServerSpec, server_spec
@@ -323,8 +324,7 @@ async def _hover(req: Request, ctx: Context) -> None:
 def _target_file(ctx: Context, target: str) -> tuple[str, Resolution | None]:
     """A PATH or a selector: the file it names (and the resolution, for selectors)."""
     ws = ctx.engine.ws
-    looks_like_selector = target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target
-    if looks_like_selector:
+    if looks_like_selector(target):
         res = ctx.resolve()
         return res.path, res
     real, rel = ws.resolve(target)

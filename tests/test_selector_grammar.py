@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lanser.errors import BadInput, BadSelectorSyntax
 from lanser.selectors.grammar import (BRACKET_TYPES, MAX_INT, encode_component, format_selector,
-                                      parse_selector, spec_from_json)
+                                      looks_like_selector, parse_selector, spec_from_json)
 from lanser.selectors.spec import ROLES, SelectorSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -411,3 +411,11 @@ def test_mutated_selectors_only_raise_syntax_errors(spec, as_json, edits):
     mutated = "".join(chars)
     assume(mutated != text)
     _check_only_syntax_errors(mutated)
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("src/app.py", False), ("README.md", False), ("a:b.py", False), ("a.py:3", False),
+    ("src/app.py:3:4", True), ("src/app.py@L3:C4", True), ("py://m#f", True), ('{"kind":"cursor"}', True),
+])
+def test_symbols_and_diag_targets_that_are_selectors(target, expected):
+    assert looks_like_selector(target) is expected

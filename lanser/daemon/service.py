@@ -32,6 +32,7 @@ import orjson
 from ..engine import Engine, Options, error_bundle
 from ..errors import FsPermissions, InternalError, LanserError
 from ..selectors import parse_selector
+from ..selectors.grammar import looks_like_selector
 from ..server.pyenv import PythonEnv, choose_python
 from ..server.session import DEFAULT_TIMEOUT, Session, SessionConfig, kill_process
 from ..workspace import Workspace
@@ -45,11 +46,6 @@ _OPTION_FIELDS = {f.name for f in fields(Options)}
 # (Not E/VERSION_SKEW: whether a ``?v=`` selector's old text is found depends on the
 # snapshot and git object stores, which the workspace digest does not cover.)
 _DETERMINISTIC_CODES = frozenset({0, 2, 3, 4, 71, 72, 75})
-
-
-def looks_like_selector(target: str) -> bool:
-    """A ``symbols``/``diag`` target that is a selector, not a PATH (the engine's rule)."""
-    return target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target
 
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:

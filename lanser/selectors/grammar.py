@@ -137,6 +137,15 @@ def _parse_cached(text: str, indexing: str) -> SelectorSpec:
         fail(f"unparseable selector (internal {type(exc).__name__})", 0)
 
 
+def looks_like_selector(target: str) -> bool:
+    """A ``symbols``/``diag`` target that is a selector, not a PATH: a scheme, JSON, an ``@``
+    (cursor or range) or a ``:<line>:<col>`` ending."""
+    if target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target:
+        return True
+    tail = _COMPILER_TAIL.search(target, 0, _query_start(target, 0))
+    return tail is not None and tail.start() > 0
+
+
 def spec_from_json(obj: Any) -> SelectorSpec:
     """Validate a decoded PositionSpec JSON object (0-based) and build the spec.
 
