@@ -12,6 +12,14 @@ from ..cli import Globals, global_command
 from ..errors import LanserError
 
 
+def _git_answer(answer: Any) -> str:
+    if isinstance(answer, dict):
+        return f"git refused to read the repository: {answer.get('unreadable')}"
+    if answer is None:
+        return "not a git work tree"
+    return ("dirty: " + ", ".join(answer)) if answer else "clean"
+
+
 def _fail(exc: LanserError) -> int:
     sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
     return exc.exit_code
@@ -128,8 +136,7 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
             out.append(f"  {fr['dir']} response #{msg.get('id')}" + (" (error)" if msg.get("error") else ""))
     if op.git:
         out.append(f"git work-tree answers: {len(op.git)}")
-        out += [f"  {'not a git work tree' if a is None else ('dirty: ' + ', '.join(a)) if a else 'clean'}"
-                for a in op.git]
+        out += [f"  {_git_answer(a)}" for a in op.git]
     if op.trajectory:
         out.append("steps:")
         for b in op.bundles:
