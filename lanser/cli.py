@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("lanser: interrupted\n")
         return 130
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 1

@@ -22,9 +22,48 @@ def emit_json(obj: Any, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def error_line(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+def candidate_selectors(candidates: list[dict[str, Any]]) -> list[str]:
+    """Selectors a user can paste for ranked candidates: ``py://module#Qual`` for a
+    definition (its label), else ``path:line:col`` (1-based) of its name or match, else the
+    path.  Definitions sharing one label (``if``/``else`` variants) get ``path:line:col``."""
+    labels = [c.get("label") if "s_ast" in (c.get("features") or {}) else None for c in candidates]
+    out = []
+    for c, label in zip(candidates, labels):
+        rng = c.get("selectionRange") or c.get("range")
+        if isinstance(label, str) and labels.count(label) == 1:
+            out.append(f"py://{label}")
+        elif isinstance(rng, list) and len(rng) == 4:
+            out.append(f"{c.get('path')}:{rng[0] + 1}:{rng[1] + 1}")
+        else:
+            out.append(str(c.get("path")))
+    return out
+
+
+def error_text(bundle: dict[str, Any]) -> str:
+    """The one stderr line of an error bundle; E/AMBIGUOUS lists its top candidates as
+    selectors to paste (``candidates: A, B``)."""
     err = bundle.get("error") or {}
-    (stream or sys.stderr).write(f"lanser: {err.get('code')}: {err.get('message')}\n")
+    text = f"lanser: {err.get('code')}: {err.get('message')}"
+    cands = ((bundle.get("resolution") or {}).get("disambiguation")) or []
+    if err.get("code") == "E/AMBIGUOUS" and cands:
+        text += f"; candidates: {', '.join(candidate_selectors(cands))}"
+    return text
+
+
+def error_line(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+    (stream or sys.stderr).write(error_text(bundle) + "\n")
+
+
+def error(exc: Any, stream: TextIO | None = None) -> None:
+    """The one stderr line of a LanserError raised outside a bundle: ``lanser: CODE: message``."""
+    (stream or sys.stderr).write(f"lanser: {exc.code}: {exc.message}\n")
+
+
+def note(text: str, stream: TextIO | None = None) -> None:
+    """A line on stderr that is not an error (``lanser: ...``)."""
+    out = stream or sys.stderr
+    out.write(f"lanser: {text}\n")
+    out.flush()
 
 
 def _loc(item: dict[str, Any]) -> str:

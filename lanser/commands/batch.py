@@ -63,7 +63,7 @@ def batch(g: Globals, in_path: str, out_path: str | None) -> int:
         else:
             codes = _to_file(g, text, Path(out_path))
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     return batch_exit_code(codes)
 

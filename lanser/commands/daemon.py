@@ -34,7 +34,7 @@ def _emit(g: Globals, report: dict[str, Any], lines: list[str]) -> None:
 
 
 def _fail(exc: LanserError) -> int:
-    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    output.error(exc)
     return exc.exit_code
 
 

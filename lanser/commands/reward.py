@@ -158,14 +158,14 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
         items = parse_steps(text, blank_separates=reset_between)
         sink = _Sink(out)
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     try:
         asyncio.run(_run(g, text, items, options, sink))
         sink.commit()
     except LanserError as exc:
         sink.discard()
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     except BaseException:
         sink.discard()

@@ -21,7 +21,7 @@ def _git_answer(answer: Any) -> str:
 
 
 def _fail(exc: LanserError) -> int:
-    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    output.error(exc)
     return exc.exit_code
 
 

@@ -20,10 +20,14 @@ Decisions:
   ``Class.prop.deleter`` its other accessors.  Several definitions with the
   same qualname (``if``/``else`` variants) are E/AMBIGUOUS.  With no exact
   match, definitions of the module and same-named definitions of similarly
-  named modules are ranked with Eq. 3.1 (lanser.selectors.ranking) and
-  offered: E/AMBIGUOUS when one shares a name token with the request (or sits
-  where the target was, for ``?v=``), E/NOT_FOUND otherwise.  A renamed,
-  moved or deleted target never resolves silently to another symbol.
+  named modules are ranked with Eq. 3.1 (lanser.selectors.ranking).  When
+  some carry the requested name (the module moved, the class changed, the
+  name is re-exported from elsewhere) they are real candidates: E/AMBIGUOUS
+  with them.  When the name exists nowhere (renamed or deleted), E/NOT_FOUND
+  whose message says "did you mean" and names the look-alikes that share a
+  name token with the request (or sit where the target was, for ``?v=``) as
+  ``py://`` selectors (``details.candidates``).  A renamed, moved or deleted
+  target never resolves silently to another symbol.
 - ast: the same, with the kinds of the bracket steps checked, then node steps
   (lanser.selectors.astpath).  Without ``[module=...]`` all modules are
   searched.
@@ -466,12 +470,15 @@ class _Session:
                         for d in idx.definitions if d.name == name)
         offered = [c for c in ranked(pool)
                    if c.features["J_token"] > 0 or c.features["s_prox"] >= FUZZY_OFFER]
-        top = [c.to_json() for c in offered[: self.settings.top_k]]
-        if offered:
-            raise Ambiguous(f"{what}: {reason}; {len(offered)} similar definition(s), none identical",
-                            candidates=top)
-        raise NotFound(f"{what}: {reason}", details={"candidates": [
-            c.to_json() for c in ranked(pool)[: self.settings.top_k]]} if pool else None)
+        same_name = [c for c in offered if c.label is not None and _label_name(c.label) == name]
+        if same_name:
+            raise Ambiguous(f"{what}: {reason}; {len(same_name)} definition(s) named {name!r} elsewhere",
+                            candidates=[c.to_json() for c in same_name[: self.settings.top_k]])
+        shown = offered[: self.settings.top_k]
+        mean = (f"; did you mean: {', '.join('py://' + str(c.label) for c in shown)}" if shown else "")
+        listed = shown or ranked(pool)[: self.settings.top_k]
+        raise NotFound(f"{what}: {reason}; {name!r} exists nowhere in the workspace{mean}",
+                       details={"candidates": [c.to_json() for c in listed]} if listed else None)
 
     # -- anchors -----------------------------------------------------------
     def anchor(self, spec: SelectorSpec) -> Resolution:
@@ -566,6 +573,11 @@ def map_old_position(old: str, new: str, line: int, cp: int) -> tuple[int, int] 
         shift = (len(new_line) - len(new_line.lstrip())) - (len(old_line) - len(old_line.lstrip()))
         return found[0], max(0, min(len(new_line.rstrip("\r")), cp + shift))
     return mapped
+
+
+def _label_name(label: str) -> str:
+    """The last name of a definition candidate's label ``module#Qual.name[?overload=N]``."""
+    return label.split("#", 1)[-1].split("?", 1)[0].rsplit(".", 1)[-1]
 
 
 def _word_at(line: str, cp: int) -> str:
