@@ -38,6 +38,10 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
     for c in edits.get("unrenamedCandidates") or []:
         r = c["range"]
         lines.append(f"unrenamed candidate ({c['kind']}): {c['path']}:{r[0] + 1}:{r[1] + 1}")
+    for c in edits.get("removedComments") or []:
+        r = c["range"]
+        what = f"pragma {c['pragma']!r}" if c.get("pragma") else "comment"
+        lines.append(f"WARNING: removes {what}: {c['path']}:{r[0] + 1}:{r[1] + 1}  {c['text']}")
     for key in ("predictedDiagnostics", "observedDiagnostics"):
         if key in facts:
             b, a = facts[key]["before"], facts[key]["after"]
@@ -95,7 +99,8 @@ def prepare_rename(g: Globals, selector: str) -> int:
 @click.argument("new_name")
 @click.option("--dry-run/--apply", "dry_run", default=True,
               help="Preview only (default), or write the rename through the safety envelope.")
-@click.option("--strict", is_flag=True, help="Refuse while other occurrences of the old name are left.")
+@click.option("--strict", is_flag=True, help="Refuse while other occurrences of the old name are left, or "
+                                            "when the edit removes comments.")
 @click.option("--via-git", is_flag=True, help="Apply with git apply --3way instead of requiring unchanged files.")
 def rename(g: Globals, selector: str, new_name: str, dry_run: bool, strict: bool, via_git: bool) -> int:
     """Rename the symbol at SELECTOR to NEW_NAME across the workspace (textDocument/rename)."""
@@ -109,11 +114,15 @@ def rename(g: Globals, selector: str, new_name: str, dry_run: bool, strict: bool
               help="Only actions of this kind.")
 @click.option("--apply", "apply_index", type=click.IntRange(min=0), default=None, metavar="INDEX",
               help="Apply the action with this index (as listed).")
-def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None) -> int:
+@click.option("--strict", is_flag=True, help="Refuse an action that removes comments (e.g. # noqa) outside "
+                                            "the range it claims to change.")
+def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None, strict: bool) -> int:
     """List the code actions over SELECTOR's range, or apply one (textDocument/codeAction)."""
     args: dict[str, Any] = {"kind": kind}
     if apply_index is not None:
         args["apply"] = apply_index
+    if strict:
+        args["strict"] = True
     return run_mutation(g, "actions", selector, args)
 
 
@@ -123,7 +132,8 @@ def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None
 @click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8-sig"), default=None,
               help="Read the replacement text from a file ('-' for stdin).")
 @click.option("--apply", "apply", is_flag=True, help="Write the edit (default: dry run).")
-def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, apply: bool) -> int:
+@click.option("--strict", is_flag=True, help="Refuse an edit that removes comments outside the selector's range.")
+def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, apply: bool, strict: bool) -> int:
     """Replace what SELECTOR resolves to with the text, re-indented to the target."""
     if (text is None) == (from_file is None):
         raise click.UsageError("give exactly one of --text and --from-file")
@@ -132,7 +142,10 @@ def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, 
             text = from_file.read()
         except UnicodeDecodeError as exc:
             raise click.BadParameter(f"not UTF-8 text: {exc}", param_hint="--from-file") from None
-    return run_mutation(g, "edit", selector, {"text": text, "apply": apply})
+    args: dict[str, Any] = {"text": text, "apply": apply}
+    if strict:
+        args["strict"] = True
+    return run_mutation(g, "edit", selector, args)
 
 
 COMMANDS = [prepare_rename, rename, actions, edit]
