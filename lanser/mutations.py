@@ -49,7 +49,8 @@ from .bundles.paths import portable_path, uri_to_path
 from .edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
                     recover, reindent, removes_comments)
 from .edits.comments import ClaimedLines, RemovedComment
-from .edits.checks import run_checks
+from .edits.checks import check_globs, run_checks
+from .edits.gitstate import check_clean
 from .edits.reindent import indentation_of
 from .engine import Context, Request, _overlaps, _require
 from .errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
@@ -211,12 +212,26 @@ def replacement_edit(src_lines: Sequence[str], rng: list[int], text: str, encodi
 
 # -- server helpers -------------------------------------------------------------------
 
-async def _start(ctx: Context, cmd: str) -> tuple[Session, Any]:
-    """Parse, start the server (so ranges come in its negotiated encoding), resolve."""
+async def _start(ctx: Context, cmd: str, *, apply: bool = False, writes_target: bool = False,
+                 ) -> tuple[Session, Any]:
+    """Parse and resolve (structural: no server), refuse what can be refused before a plan
+    exists, then start the server.  Refused early: a target file ``--allow``/``--deny``
+    forbid (``writes_target``: the plan certainly writes the file the selector names, as a
+    rename or an edit does), and a dirty or unreadable git tree before an apply (unless
+    ``--allow-dirty``).  The jail and a bad selector are refused by the resolution itself.
+    Resolution assumes the pinned servers' utf-16 and is redone if the server negotiated
+    otherwise."""
     ctx.parse()
+    res = ctx.resolve()
+    opts = ctx.engine.options
+    if writes_target:
+        check_globs([res.path], opts.allow, opts.deny)
+    if apply:
+        check_clean(ctx.engine.ws, opts.allow_dirty)
     session = await ctx.engine.server()
     _require(ctx, session, cmd)
-    res = ctx.resolve()
+    if res.encoding != ctx.engine.encoding:
+        res = ctx.resolve()
     return session, res
 
 
@@ -401,7 +416,7 @@ async def _rename(req: Request, ctx: Context) -> None:
     apply = bool(req.args.get("apply"))
     if apply:
         recover(ctx.engine.ws)
-    session, _ = await _start(ctx, "rename")
+    session, _ = await _start(ctx, "rename", apply=apply, writes_target=True)
     prep = await _prepare(ctx, session)
     ctx.facts = {"prepareRename": prep, "provenance": "lsp"}
     rel, pos = ctx.position()
@@ -434,7 +449,7 @@ async def _edit(req: Request, ctx: Context) -> None:
     apply = bool(req.args.get("apply"))
     if apply:
         recover(ctx.engine.ws)
-    session, res = await _start(ctx, "edit")
+    session, res = await _start(ctx, "edit", apply=apply, writes_target=True)
     src = ctx.engine.ws.read(res.path)
     te = replacement_edit(src.lines, list(res.range), text, ctx.engine.encoding, src.newline)
     raw = {"changes": {res.path: [te]}}
@@ -464,7 +479,7 @@ async def _actions(req: Request, ctx: Context) -> None:
     index = req.args.get("apply")
     if index is not None:
         recover(ctx.engine.ws)
-    session, res = await _start(ctx, "actions")
+    session, res = await _start(ctx, "actions", apply=index is not None)
     rel = res.path
     uri = await ctx.sync_target(session, rel)
     diags = (await session.diagnostics([rel])).get(rel, [])

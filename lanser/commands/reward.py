@@ -157,6 +157,9 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
         text = read_steps_text(steps_file)
         items = parse_steps(text, blank_separates=reset_between)
         sink = _Sink(out)
+        if not any(i != SEPARATOR for i in items):
+            sink.commit()  # nothing to do: no server is started, no record printed
+            return 0
     except LanserError as exc:
         output.error(exc)
         return exc.exit_code
