@@ -71,6 +71,17 @@ def _loc(item: dict[str, Any]) -> str:
     return f"{item.get('path')}:{r[0] + 1}:{r[1] + 1}"
 
 
+def _counts(diagnostics: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of the listed diagnostics (a bundle that lists some without ``counts``:
+    ``actions`` lists the diagnostics in its range)."""
+    out = {"errors": 0, "warnings": 0, "informations": 0}
+    for d in diagnostics:
+        key = {"error": "errors", "warning": "warnings", "information": "informations"}.get(d.get("severity", ""))
+        if key:
+            out[key] += 1
+    return out
+
+
 def summary(bundle: dict[str, Any]) -> list[str]:
     """A few human lines per command (1-based line:col, in server units)."""
     facts = bundle.get("facts") or {}
@@ -78,7 +89,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     cmd = (bundle.get("request") or {}).get("cmd")
     if res and cmd == "locate":
-        lines.append(f"{_loc(res)}  confidence={res.get('confidence')}  symbolId={res.get('symbolId')}")
+        sym = f"  symbolId={res['symbolId']}" if res.get("symbolId") else ""
+        lines.append(f"{_loc(res)}  confidence={res.get('confidence')}{sym}")
         if bundle["resolution"].get("anchor"):
             lines.append(f"anchor: {bundle['resolution']['anchor']}")
     for key in ("definitions", "references"):
@@ -96,7 +108,7 @@ def summary(bundle: dict[str, Any]) -> list[str]:
         for d in facts["diagnostics"]:
             lines.append(f"{_loc(d)}: {d['severity']}: {d['message'].splitlines()[0]}"
                          + (f" ({d['code']})" if d.get("code") else ""))
-        c = facts.get("counts") or {}
+        c = facts.get("counts") or _counts(facts["diagnostics"])
         lines.append(f"{c.get('errors', 0)} errors, {c.get('warnings', 0)} warnings, "
                      f"{c.get('informations', 0)} informations")
     edits = bundle.get("edits") or {}

@@ -81,6 +81,8 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
             f"workspace {st.get('workspace')}  ({st.get('server')})",
             f"requests {st.get('requests')}  memo hits {st.get('memoHits')}  coalesced {st.get('coalesced')}  "
             f"connections {st.get('connections')}  refused {st.get('refused')}",
+            f"freshness watching {st.get('watching')}  full scans {st.get('fullScans')}  "
+            f"disk changes {st.get('diskChanges')}",
             f"socket   {st.get('socket')}"]
 
 

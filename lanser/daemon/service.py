@@ -92,6 +92,7 @@ class Service:
         self._engines: dict[Options, _SharedEngine] = {}
         self.requests = 0
         self.session_starts = 0
+        self.dropped_restarts = 0   # in-session restarts of sessions since dropped
         self.disk_changes = 0
 
     # -- session ------------------------------------------------------------------
@@ -127,10 +128,18 @@ class Service:
         self.session.config.timeout = timeout
         return self.session
 
+    @property
+    def server_starts(self) -> int:
+        """Server processes started so far: each session's first start and every restart a
+        session made itself when its server died under a request."""
+        current = self.session.restarts if self.session is not None else 0
+        return self.session_starts + self.dropped_restarts + current
+
     async def drop_session(self) -> None:
         session, self.session = self.session, None
         self.synced = None
         if session is not None:
+            self.dropped_restarts += session.restarts
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.stop(), 15)
 
@@ -360,7 +369,7 @@ class Service:
             "workspace": str(self.ws.root), "server": self.server_name, "python": self.python_opt,
             "cache": self.cache,
             "requests": self.requests, "memoHits": self.memo.hits, "memoEntries": len(self.memo),
-            "coalesced": self.flights.coalesced, "serverStarts": self.session_starts,
+            "coalesced": self.flights.coalesced, "serverStarts": self.server_starts,
             "diskChanges": self.disk_changes, "filesHashed": self.scanner.rehashed,
             "fullScans": self.scanner.full_scans, "watching": self.scanner.watcher.active,
             "serverProcess": {"pid": pid, "alive": self.session_alive(), "rssKb": rss_kb(pid)},

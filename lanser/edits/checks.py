@@ -16,6 +16,7 @@ None of them writes.  Error choices (see README, "Safe edits"):
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import keyword
 import os
@@ -113,9 +114,25 @@ def is_python(path: str) -> bool:
     return path.endswith((".py", ".pyi"))
 
 
+def _python_error_line(text: str) -> int | None:
+    """The 1-based line Python's own parser reports for ``text``, None if it parses."""
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return exc.lineno or 1
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def syntax_error_line(data: bytes, path: str = "") -> int | None:
-    """1-based line of the first syntax error tree-sitter finds, None if it parses cleanly
-    (or is not decodable, which is not this check's business)."""
+    """1-based line of the first syntax error, None if tree-sitter parses the text cleanly
+    (or it is not decodable, which is not this check's business).
+
+    Whether there is an error is tree-sitter's call (independent of the running Python).
+    Where it is comes from Python's parser when that agrees there is one: tree-sitter
+    often wraps everything from the top of the file in one ERROR node, so its first error
+    node can start at line 1 for a colon missing on line 80."""
     try:
         text = decode_source(data, path).text
     except Exception:  # noqa: BLE001 - undecodable: not a parse question
@@ -124,6 +141,9 @@ def syntax_error_line(data: bytes, path: str = "") -> int | None:
     root = tree.root_node
     if not root.has_error:
         return None
+    line = _python_error_line(text)
+    if line is not None:
+        return line
     node = root
     while True:
         for child in node.children:
