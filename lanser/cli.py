@@ -114,32 +114,38 @@ def global_command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], c
 def run_engine(g: Globals, cmd: str, selector: str | None, args: dict[str, Any] | None = None) -> int:
     """Run one engine command (on a warm daemon if one serves, else in a fresh engine) and
     print its bundle; returns the exit code."""
-    bundle = _via_daemon(g, cmd, selector, args or {})
-    if bundle is not None:
-        print_bundle(g, bundle)
-        return int(bundle["meta"]["exit_code"])
-    from .engine import Engine, error_bundle
-
-    async def go() -> dict[str, Any]:
-        try:
-            engine = Engine(g.options(), frame_hook=None)
-        except LanserError as exc:
-            return error_bundle(cmd, selector, args or {}, exc)
-        recorder = _recorder(g, engine)
-        try:
-            bundle = await engine.run(cmd, selector, args or {})
-        finally:
-            await engine.close()
-        if recorder is not None:
-            recorder.finish(cmd, selector, args or {}, bundle)
-        return bundle
-
-    bundle = run_async(go)
+    bundle = via_daemon(g, cmd, selector, args or {})
+    if bundle is None:
+        bundle = in_process_bundle(g, cmd, selector, args or {})
     print_bundle(g, bundle)
     return int(bundle["meta"]["exit_code"])
 
 
-def _via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
+def in_process_bundle(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one command in a fresh in-process engine (traced with ``--trace-file``) under
+    Lanser's Ctrl-C policy (:func:`run_async`) and return its bundle."""
+    from .engine import Engine, error_bundle
+
+    try:
+        engine = Engine(g.options(), frame_hook=None)
+    except LanserError as exc:
+        return error_bundle(cmd, selector, args, exc)
+
+    async def go() -> dict[str, Any]:
+        recorder = recorder_for(g, engine)
+        try:
+            bundle = await engine.run(cmd, selector, args)
+        finally:
+            await engine.close()
+        if recorder is not None:
+            recorder.finish(cmd, selector, args, bundle)
+        return bundle
+
+    result: dict[str, Any] = run_async(go, engine=engine)
+    return result
+
+
+def via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
     """The bundle from a warm daemon, or None to run in-process (``--daemon``, see
     lanser/daemon/client.py).  Traced runs stay in-process: the trace needs the frames."""
     if g.get("trace_file"):
@@ -171,7 +177,8 @@ def step_runner(g: Globals) -> Any:
     return DaemonSteps(g.get("daemon"), g.options_dict(), engine)
 
 
-def _recorder(g: Globals, engine: Engine) -> Any:
+def recorder_for(g: Globals, engine: Engine) -> Any:
+    """A trace recorder hooked to ``engine`` when ``--trace-file`` is given, else None."""
     path = g.get("trace_file")
     if not path:
         return None
@@ -182,11 +189,50 @@ def _recorder(g: Globals, engine: Engine) -> Any:
     return rec
 
 
-def run_async(make: Callable[[], Any]) -> Any:
-    """Run a coroutine; LanserErrors raised outside the engine become error exits."""
-    import asyncio
+def run_async(make: Callable[[], Any], *, engine: Engine | None = None) -> Any:
+    """Run a coroutine under Lanser's Ctrl-C policy (README, "Ctrl-C").
 
-    return asyncio.run(make())
+    Ctrl-C cancels the coroutine (a clean KeyboardInterrupt for :func:`main`: exit 130,
+    the server killed), except once ``engine`` has passed the commit point of an apply
+    (``engine.committed``): from then on Ctrl-C is noted and ignored, so the command
+    finishes, reports the edit that landed and exits as it would have.  The handler runs
+    on the event loop, never inside synchronous code, so an apply (which is synchronous
+    from the journal to its commit point) is never torn by it."""
+    import asyncio
+    import signal
+
+    interrupts = 0
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            if engine is not None and engine.committed:
+                return
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+            installed = False
+        try:
+            return await make()
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    if interrupts and engine is not None and engine.committed:
+        output.note("interrupted after the edit was written: the apply was finished and is reported")
+    return result
 
 
 def print_bundle(g: Globals, bundle: dict[str, Any]) -> None:
@@ -265,11 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
-    except click.exceptions.Abort:
-        sys.stderr.write("lanser: interrupted\n")
-        return 130
-    except KeyboardInterrupt:
-        sys.stderr.write("lanser: interrupted\n")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        output.note("interrupted")
         return 130
     except LanserError as exc:
         output.error(exc)
@@ -277,6 +320,5 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # no traceback reaches the user
-        err = InternalError(f"internal error: {type(exc).__name__}: {exc}")
-        sys.stderr.write(f"lanser: {err.code}: {err.message}\n")
+        output.error(InternalError(f"internal error: {type(exc).__name__}: {exc}"))
         return 1

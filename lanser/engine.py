@@ -81,6 +81,9 @@ class Engine:
         codec.check_encoding(options.index_io)
         self.ws = Workspace(options.workspace)
         self.frame_hook = frame_hook
+        # True once the running command's apply has passed its commit point: from then on a
+        # Ctrl-C must not lose the report of the edit that landed (cli.run_async).
+        self.committed = False
         self.session: Session | None = None
         self._python: PythonEnv | None = None
         self._providers: tuple[Any, tuple[str, ...]] | None = None  # (server info, provider names)
@@ -152,6 +155,7 @@ class Engine:
         """Run one command and return its bundle (ok or error); never raises LanserError."""
         req = Request(cmd, selector, dict(args or {}))
         ctx = Context(self, req)
+        self.committed = False
         started = time.monotonic()
         try:
             handler = self.handlers.get(cmd)

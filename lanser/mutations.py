@@ -364,6 +364,8 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
             result = apply_plan(eng.ws, plan, allow_dirty=opts.allow_dirty, allow=opts.allow, deny=opts.deny,
                                 via_git=via_git, confidence=confidence, tau=tau,
                                 deny_apply_on_ambiguous=opts.deny_apply_on_ambiguous)
+            if result.applied:
+                eng.committed = True  # past the commit point: a Ctrl-C now waits for the report
             section.update(edits_section(result.plan or plan, result))
             section["workspaceEdit"] = portable_workspace_edit(raw_edit, eng.ws.root)
             section.update(extra or {})

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command, run_async, step_runner
+from ..cli import Globals, global_command, recorder_for, run_async, step_runner
 from ..errors import FsPermissions, LanserError
 
 
@@ -33,7 +33,7 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
         # the queries: one server, which saw every write.  (--daemon require without a
         # daemon has already failed above.)
         engine = getattr(engine, "fallback", engine)
-    recorder = _recorder(g, engine)
+    recorder = recorder_for(g, engine)
     codes: list[int] = []
     try:
         async for rec in run_batch(engine, steps, on_bundle=recorder.finish if recorder else None):

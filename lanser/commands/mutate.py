@@ -18,8 +18,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, _via_daemon, global_command, print_bundle, run_async
-from ..errors import LanserError
+from ..cli import Globals, global_command, in_process_bundle, print_bundle, via_daemon
 
 
 def _extra_lines(bundle: dict[str, Any]) -> list[str]:
@@ -54,9 +53,9 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
 def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
     """Run one mutating command (on a warm daemon if one serves, else in a fresh engine)
     and print it; returns the exit code."""
-    bundle = _via_daemon(g, cmd, selector, args)
+    bundle = via_daemon(g, cmd, selector, args)
     if bundle is None:
-        bundle = _in_process(g, cmd, selector, args)
+        bundle = in_process_bundle(g, cmd, selector, args)
     if g.as_json or bundle.get("status") == "error":
         print_bundle(g, bundle)
     else:
@@ -64,27 +63,6 @@ def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> i
         lines[-1:-1] = _extra_lines(bundle)
         click.echo("\n".join(lines))
     return int(bundle["meta"]["exit_code"])
-
-
-def _in_process(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> dict[str, Any]:
-    from ..engine import Engine, error_bundle
-
-    async def go() -> dict[str, Any]:
-        try:
-            engine = Engine(g.options())
-        except LanserError as exc:
-            return error_bundle(cmd, selector, args, exc)
-        recorder = _recorder(g, engine)
-        try:
-            bundle = await engine.run(cmd, selector, args)
-        finally:
-            await engine.close()
-        if recorder is not None:
-            recorder.finish(cmd, selector, args, bundle)
-        return bundle
-
-    result: dict[str, Any] = run_async(go)
-    return result
 
 
 @global_command("prepare-rename")

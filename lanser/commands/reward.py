@@ -5,10 +5,18 @@ step's own error and exit code); 2 when at least one line was malformed (its
 record is an error record with exitCode 2, and the run went on); 3 when the
 STEPS file cannot be read; a failure of the whole run (the server cannot be
 started, crashes twice) is that error's contract code with one stderr line.
-With ``-o`` the file appears only when the run finished (no partial file).
+With ``-o`` the file appears only when the run finished (no partial file),
+or was stopped by Ctrl-C (it then holds the records of the steps that ran).
 With ``--trace-file`` the whole run is one trace operation: frames, git
 answers, the workspace as the run began, every step bundle and every printed
 record (lanser/trace.py); ``lanser trace replay`` regenerates them.
+
+Ctrl-C (README, "Ctrl-C"): while a step runs, the first Ctrl-C lets that step
+finish and print its record, then stops (exit 130; a step whose edit landed
+always has its record); between steps, before the first and at a second
+Ctrl-C the run stops at once.  Each record is written as soon as it is final.
+An interrupted run is not written to the trace (its STEPS text would replay
+steps that never ran).
 """
 
 from __future__ import annotations
@@ -16,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO, overload
 
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command
+from ..cli import Globals, global_command, recorder_for
 from ..engine import Engine
 from ..errors import FsPermissions, LanserError
 from ..progress import Progress
@@ -57,6 +66,7 @@ class _Sink:
     def __init__(self, out: str | None) -> None:
         self.target = Path(out) if out else None
         self.tmp: Path | None = None
+        self.written = 0
         self.stream: TextIO = sys.stdout
         if self.target is not None:
             parent = self.target.parent if str(self.target.parent) else Path(".")
@@ -70,6 +80,7 @@ class _Sink:
     def write(self, record: dict[str, Any]) -> None:
         self.stream.write(output.json_line(record) + "\n")
         self.stream.flush()
+        self.written += 1
 
     def commit(self) -> None:
         if self.target is not None and self.tmp is not None:
@@ -90,9 +101,79 @@ class _Sink:
             self.tmp = None
 
 
-async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink) -> None:
+class _Interrupts:
+    """Ctrl-C during a reward run: the step in flight finishes (and prints its record), then
+    the run stops; with no step in flight, or at a second Ctrl-C, the run stops at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_flight: int | None = None  # the step number running now
+        self.steps_started = 0
+        self.task: asyncio.Task[Any] | None = None
+
+    @property
+    def stop(self) -> bool:
+        return self.count > 0
+
+    def on_sigint(self) -> None:
+        self.count += 1
+        if self.count == 1 and self.in_flight is not None:
+            output.note(f"interrupt: finishing step {self.in_flight} and printing its record, then "
+                        f"stopping (Ctrl-C again to stop at once)")
+        elif self.task is not None:
+            self.task.cancel()
+
+
+class _UntilInterrupted(Sequence[Any]):
+    """The run's items, ending early once Ctrl-C asked to stop: the runner treats that as
+    the end of the input (it flushes aggregated records as at the end)."""
+
+    def __init__(self, items: list[Any], interrupts: _Interrupts) -> None:
+        self.items = items
+        self.interrupts = interrupts
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return self.items[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            if self.interrupts.stop:
+                return
+            if item != SEPARATOR:
+                self.interrupts.steps_started += 1
+                self.interrupts.in_flight = self.interrupts.steps_started
+            yield item
+
+
+async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,
+               interrupts: _Interrupts) -> None:
+    loop = asyncio.get_running_loop()
+    interrupts.task = asyncio.current_task()
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupts.on_sigint)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+        installed = False
+    try:
+        await _run_steps(g, text, items, options, sink, interrupts)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,
+                     interrupts: _Interrupts) -> None:
     engine = Engine(g.options())
-    recorder = _recorder(g, engine)  # --trace-file: the whole run is one trace operation
+    recorder = recorder_for(g, engine)  # --trace-file: the whole run is one trace operation
     traj = recorder.trajectory("reward", trajectory_args(text, options)) if recorder is not None else None
     steps = sum(1 for i in items if i != SEPARATOR)
     bar = Progress(steps)
@@ -108,9 +189,11 @@ async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, 
         await runner.start()
 
         def on_step(rec: dict[str, Any]) -> None:
+            interrupts.in_flight = None
             bar.update(errors=rec["diagnostics"]["errors"])
 
-        await runner.run(items, emit=emit, on_step=on_step)
+        await runner.run(_UntilInterrupted(items, interrupts), emit=emit, on_step=on_step)
+        aborted = interrupts.stop  # stopped early: the trace's STEPS text would replay more
     except LanserError as exc:
         failure = exc
         raise
@@ -163,16 +246,27 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     except LanserError as exc:
         output.error(exc)
         return exc.exit_code
+    interrupts = _Interrupts()
     try:
-        asyncio.run(_run(g, text, items, options, sink))
+        asyncio.run(_run(g, text, items, options, sink, interrupts))
         sink.commit()
     except LanserError as exc:
         sink.discard()
         output.error(exc)
         return exc.exit_code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sink.commit()  # the records printed so far are the truth about the steps that ran
+        output.note(f"interrupted: stopped at once; {sink.written} record(s) written"
+                    + (f"; step {interrupts.in_flight} was running: if it edited files, its edit may "
+                       f"have landed without a record" if interrupts.in_flight is not None else ""))
+        return 130
     except BaseException:
         sink.discard()
         raise
+    if interrupts.stop and interrupts.steps_started < sum(1 for i in items if i != SEPARATOR):
+        output.note(f"interrupted: stopped after step {interrupts.steps_started}; "
+                    f"{sink.written} record(s) written")
+        return 130
     return _exit_code(items)
 
 
