@@ -112,7 +112,18 @@ def status(g: Globals, all_: bool) -> int:
     return 0
 
 
-daemon = click.Group("daemon", help="A warm background server per workspace (see README: Daemon).",
-                     commands=[start, stop, status])
+daemon = click.Group("daemon", help="""A warm background server per workspace, server and --python.
+
+Commands run on it when one serves (--daemon auto, the default) or when asked to
+(--daemon require); answers are byte-identical to in-process ones.  It exits after
+--idle-timeout seconds without a request.
+
+\b
+Examples:
+  lanser daemon start
+  lanser def src/app.py:42:7      # answered by the daemon
+  lanser daemon status
+  lanser daemon stop
+""", short_help="A warm background server per workspace.", commands=[start, stop, status])
 
 COMMANDS = [daemon]

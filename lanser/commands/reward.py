@@ -212,7 +212,7 @@ def _exit_code(items: list[Any]) -> int:
     return 2 if any(isinstance(i, BadLine) for i in items) else 0
 
 
-@global_command("reward")
+@global_command("reward", writes=True)
 @click.argument("steps_file", metavar="STEPS.jsonl")
 @click.option("-o", "--output", "out", default=None, help="Write the records here instead of stdout.")
 @click.option("--severity", multiple=True, type=click.Choice(list(SEVERITY_NAMES)),
@@ -232,7 +232,27 @@ def _exit_code(items: list[Any]) -> int:
 def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
            diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
            in_memory: bool, reset_between: bool) -> int:
-    """Per-step process reward (CONTRACT.md section 5): one JSON record a step."""
+    """Apply the steps of STEPS.jsonl in order on one warm server and print one JSON
+    record per step: its diagnostics and its process reward
+    r = alpha*(D_prev - D) + beta*(2*S - 1) - gamma*(1 - a), where D counts
+    diagnostics, S is 1 when every safety check passed and a is the selector's
+    confidence.  A failed step leaves the workspace as it was.  Exit 0 when every line
+    was a step (failed steps have their own exitCode), 2 if a line was not.
+
+    \b
+    Step lines (an optional "id" is echoed back):
+      {"id":1,"op":"patch","patch":"<unified diff, as git diff prints it>"}
+      {"op":"write","path":"src/x.py","content":"x = 1\\n"}
+      {"op":"rename","selector":"py://pkg.mod#f","newName":"g"}
+      {"op":"edit","selector":"py://pkg.mod#f:body","text":"return 1"}
+      {"op":"query","cmd":"def","selector":"src/app.py:42:7"}
+      {"op":"reset"}                  restore the workspace to where the run began
+
+    \b
+    Examples:
+      lanser reward steps.jsonl
+      lanser reward steps.jsonl --aggregate min --clip 5 -o records.jsonl
+    """
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
                              reset_between=reset_between)

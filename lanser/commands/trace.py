@@ -34,7 +34,14 @@ def _fail(exc: LanserError) -> int:
 @click.option("--records", "print_records", is_flag=True, default=False,
               help="Print the regenerated reward records (as `lanser reward` printed them) instead of the report.")
 def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: bool, print_records: bool) -> int:
-    """Regenerate every recorded bundle from the trace and compare bytes (exit 76 on any mismatch)."""
+    """Regenerate every recorded bundle (and reward record) from the trace, with no server,
+    and compare bytes: exit 0 when identical, 76 on any mismatch.  A trace that writes is
+    replayed in a scratch copy; the workspace is never written.
+
+    \b
+    Example:
+      lanser trace replay run.jsonl -w path/to/checkout
+    """
     from ..trace import replay
 
     if print_bundles and print_records:
@@ -72,10 +79,18 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
 @click.option("--op", "cmd", default=None, help="Only operations of this command (def, refs, ...).")
 @click.option("--selector", default=None, help="Only operations whose selector contains TEXT.")
 @click.option("--exit-code", type=int, default=None, help="Only operations that ended with this exit code.")
-@click.option("--status", type=click.Choice(["ok", "error"]), default=None)
+@click.option("--status", type=click.Choice(["ok", "error"]), default=None,
+              help="Only operations whose bundle has this status.")
 def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None, exit_code: int | None,
              status: str | None) -> int:
-    """One line per recorded operation (numbered for `trace show` and `replay --only`)."""
+    """One line per recorded operation (numbered for `trace show` and `replay --only`):
+    number, command, selector (or a reward run's step count), exit code, status, frames,
+    bundleId.
+
+    \b
+    Example:
+      lanser trace list run.jsonl --status error
+    """
     from ..trace import operations, read_trace, select
 
     try:
@@ -159,7 +174,15 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
 
 @click.group("trace")
 def trace_group() -> None:
-    """Replay and audit JSON Lines traces written by --trace-file."""
+    """Replay and audit JSON Lines traces written by --trace-file.
+
+    \b
+    Examples:
+      lanser --trace-file run.jsonl def src/app.py:42:7
+      lanser trace list run.jsonl
+      lanser trace show run.jsonl 1
+      lanser trace replay run.jsonl
+    """
 
 
 for _cmd in (replay_cmd, list_cmd, show_cmd):

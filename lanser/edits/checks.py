@@ -2,7 +2,7 @@
 
 Pure checks (names, globs, confidence, parsing) and read-only checks against
 the disk (jail, content unchanged since the plan was built, case-only renames).
-None of them writes.  Error choices (see README, "Safe edits"):
+None of them writes.  Error choices (see README, "Safe mutations"):
 
 - invalid new name: :class:`InvalidNewName`, a :class:`BadInput`
   (E/BAD_INPUT, exit 2): the user typed an argument that cannot be valid, and
