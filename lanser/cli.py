@@ -2,12 +2,18 @@
 
 Global options are accepted before and after the command name: they are
 declared on the group and on every command, and a value given after the
-command wins over one given before it.
+command wins over one given before it.  The safety options of writing
+commands (``--allow-dirty``, ``--allow``, ``--deny``,
+``--deny-apply-on-ambiguous``) are declared on the group and on the commands
+that write only.  ``--help`` lists the global options once, in the group's
+help; a command's help lists its own options (and the safety options if it
+writes) and names the global ones in one line.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,27 +35,43 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 GLOBAL_OPTIONS: list[click.Option] = [
-    click.Option(["-w", "--workspace"], default=None, help="Workspace root (default: current directory)."),
+    click.Option(["-w", "--workspace"], default=None, metavar="DIR", help="Workspace root (default: current directory)."),
     click.Option(["--server"], default=None, type=click.Choice(["pyright", "basedpyright"]),
                  help="Pinned server (default pyright)."),
-    click.Option(["--index-io"], default=None, help="Column units of selectors: utf-8|utf-16|codepoint."),
-    click.Option(["--trace-file"], default=None, help="Write a JSON Lines trace of this run."),
-    click.Option(["--json", "as_json"], is_flag=True, default=None, help="Print the whole bundle."),
+    click.Option(["--index-io"], default=None, type=click.Choice(["utf-8", "utf-16", "codepoint"]),
+                 help="Units of the columns in selectors you type (default codepoint)."),
+    click.Option(["--trace-file"], default=None, metavar="PATH",
+                 help="Append a JSON Lines trace of this run (replay it with `lanser trace replay`)."),
+    click.Option(["--json", "as_json"], is_flag=True, default=None,
+                 help="Print the whole bundle as one line of canonical JSON (default: a short summary)."),
     click.Option(["--timeout"], default=None, type=click.FloatRange(min=0, min_open=True),
-                 help="Per-request timeout in seconds (> 0)."),
-    click.Option(["--verbose"], is_flag=True, default=None, help="Dual coordinates and timings."),
-    click.Option(["--python"], default=None, help="Interpreter whose environment resolves imports."),
+                 help="Per-request timeout in seconds (> 0; default 30)."),
+    click.Option(["--verbose"], is_flag=True, default=None,
+                 help="With --json: an ioRange in --index-io units beside each range, and meta.volatile "
+                      "(elapsed time, root, interpreter, server pid). The summary's lines stay the same "
+                      "(its bundleId is the verbose bundle's)."),
+    click.Option(["--python"], default=None, metavar="PATH",
+                 help="Interpreter whose environment the server resolves imports in (default: the "
+                      "workspace's .venv/venv, else $VIRTUAL_ENV)."),
     click.Option(["--cursor"], default=None, type=click.IntRange(min=0),
                  help="Resume a truncated list at this index (>= 0)."),
-    click.Option(["--allow-dirty"], is_flag=True, default=None, help="Allow edits on a dirty git tree."),
-    click.Option(["--deny-apply-on-ambiguous"], is_flag=True, default=None,
-                 help="Refuse to apply when the selector resolution is below tau."),
-    click.Option(["--allow"], multiple=True, default=None, help="Only write paths matching GLOB."),
-    click.Option(["--deny"], multiple=True, default=None, help="Never write paths matching GLOB."),
     click.Option(["--daemon"], default=None, type=click.Choice(["auto", "never", "require"]),
-                 help="Use a warm daemon (see README)."),
+                 help="auto (default, or $LANSER_DAEMON): use a running daemon, else run here; never; "
+                      "require: start one if needed."),
 ]
-GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS]
+SAFETY_OPTIONS: list[click.Option] = [
+    click.Option(["--allow-dirty"], is_flag=True, default=None,
+                 help="Write even when the git tree has uncommitted changes (or git cannot read it)."),
+    click.Option(["--deny-apply-on-ambiguous"], is_flag=True, default=None,
+                 help="Refuse to apply when the selector resolved with confidence below tau."),
+    click.Option(["--allow"], multiple=True, default=None, metavar="GLOB",
+                 help="Only write paths matching GLOB (repeatable)."),
+    click.Option(["--deny"], multiple=True, default=None, metavar="GLOB",
+                 help="Never write paths matching GLOB (repeatable; wins over --allow)."),
+]
+GLOBAL_NAMES = [o.name for o in GLOBAL_OPTIONS + SAFETY_OPTIONS]
+_GLOBAL_LINE = ("-w/--workspace DIR, --server, --index-io, --json, --verbose, --timeout, --python, --cursor, "
+                "--daemon, --trace-file: before or after the command, described in `lanser --help`.")
 
 # Modules under lanser/commands that add commands to the group (each has COMMANDS).  The
 # group imports them in this order until it finds the command asked for, so the commands a
@@ -96,16 +118,41 @@ def merged_globals(ctx: click.Context, local: dict[str, Any]) -> Globals:
     return Globals(values)
 
 
-def global_command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
-    """A command that also takes the global options; its callback gets ``g: Globals`` first."""
+class LanserCommand(click.Command):
+    """A command whose help shows its own options (and the safety options if it writes)
+    and names the global options in one line instead of repeating them."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        globals_ = {o.name for o in GLOBAL_OPTIONS}
+        safety = {o.name for o in SAFETY_OPTIONS}
+        own, guard = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is None or param.name in globals_:
+                continue
+            (guard if param.name in safety else own).append(record)
+        if own:
+            with formatter.section("Options"):
+                formatter.write_dl(own)
+        if guard:
+            with formatter.section("Safety options (also before the command)"):
+                formatter.write_dl(guard)
+        with formatter.section("Global options"):
+            formatter.write_text(_GLOBAL_LINE)
+
+
+def global_command(name: str, *, writes: bool = False, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command that also takes the global options (and, when it ``writes``, the safety
+    options); its callback gets ``g: Globals`` first."""
     def deco(f: Callable[..., Any]) -> click.Command:
         def callback(**params: Any) -> None:
             ctx = click.get_current_context()
             g = merged_globals(ctx, params)
             code = f(g, **params)
             ctx.exit(code or 0)
-        cmd = click.Command(name, callback=callback, params=list(getattr(f, "__click_params__", []))[::-1]
-                            + list(GLOBAL_OPTIONS), help=f.__doc__, **kwargs)
+        extra = list(GLOBAL_OPTIONS) + (list(SAFETY_OPTIONS) if writes else [])
+        cmd = LanserCommand(name, callback=callback, params=list(getattr(f, "__click_params__", []))[::-1]
+                            + extra, help=inspect.cleandoc(f.__doc__ or ""), **kwargs)
         return cmd
     return deco
 
@@ -113,32 +160,38 @@ def global_command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], c
 def run_engine(g: Globals, cmd: str, selector: str | None, args: dict[str, Any] | None = None) -> int:
     """Run one engine command (on a warm daemon if one serves, else in a fresh engine) and
     print its bundle; returns the exit code."""
-    bundle = _via_daemon(g, cmd, selector, args or {})
-    if bundle is not None:
-        print_bundle(g, bundle)
-        return int(bundle["meta"]["exit_code"])
-    from .engine import Engine, error_bundle
-
-    async def go() -> dict[str, Any]:
-        try:
-            engine = Engine(g.options(), frame_hook=None)
-        except LanserError as exc:
-            return error_bundle(cmd, selector, args or {}, exc)
-        recorder = _recorder(g, engine)
-        try:
-            bundle = await engine.run(cmd, selector, args or {})
-        finally:
-            await engine.close()
-        if recorder is not None:
-            recorder.finish(cmd, selector, args or {}, bundle)
-        return bundle
-
-    bundle = run_async(go)
+    bundle = via_daemon(g, cmd, selector, args or {})
+    if bundle is None:
+        bundle = in_process_bundle(g, cmd, selector, args or {})
     print_bundle(g, bundle)
     return int(bundle["meta"]["exit_code"])
 
 
-def _via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
+def in_process_bundle(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one command in a fresh in-process engine (traced with ``--trace-file``) under
+    Lanser's Ctrl-C policy (:func:`run_async`) and return its bundle."""
+    from .engine import Engine, error_bundle
+
+    try:
+        engine = Engine(g.options(), frame_hook=None)
+    except LanserError as exc:
+        return error_bundle(cmd, selector, args, exc)
+
+    async def go() -> dict[str, Any]:
+        recorder = recorder_for(g, engine)
+        try:
+            bundle = await engine.run(cmd, selector, args)
+        finally:
+            await engine.close()
+        if recorder is not None:
+            recorder.finish(cmd, selector, args, bundle)
+        return bundle
+
+    result: dict[str, Any] = run_async(go, engine=engine)
+    return result
+
+
+def via_daemon(g: Globals, cmd: str, selector: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
     """The bundle from a warm daemon, or None to run in-process (``--daemon``, see
     lanser/daemon/client.py).  Traced runs stay in-process: the trace needs the frames."""
     if g.get("trace_file"):
@@ -170,7 +223,8 @@ def step_runner(g: Globals) -> Any:
     return DaemonSteps(g.get("daemon"), g.options_dict(), engine)
 
 
-def _recorder(g: Globals, engine: Engine) -> Any:
+def recorder_for(g: Globals, engine: Engine) -> Any:
+    """A trace recorder hooked to ``engine`` when ``--trace-file`` is given, else None."""
     path = g.get("trace_file")
     if not path:
         return None
@@ -181,11 +235,50 @@ def _recorder(g: Globals, engine: Engine) -> Any:
     return rec
 
 
-def run_async(make: Callable[[], Any]) -> Any:
-    """Run a coroutine; LanserErrors raised outside the engine become error exits."""
-    import asyncio
+def run_async(make: Callable[[], Any], *, engine: Engine | None = None) -> Any:
+    """Run a coroutine under Lanser's Ctrl-C policy (README, "Ctrl-C").
 
-    return asyncio.run(make())
+    Ctrl-C cancels the coroutine (a clean KeyboardInterrupt for :func:`main`: exit 130,
+    the server killed), except once ``engine`` has passed the commit point of an apply
+    (``engine.committed``): from then on Ctrl-C is noted and ignored, so the command
+    finishes, reports the edit that landed and exits as it would have.  The handler runs
+    on the event loop, never inside synchronous code, so an apply (which is synchronous
+    from the journal to its commit point) is never torn by it."""
+    import asyncio
+    import signal
+
+    interrupts = 0
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            if engine is not None and engine.committed:
+                return
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+            installed = False
+        try:
+            return await make()
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    if interrupts and engine is not None and engine.committed:
+        output.note("interrupted after the edit was written: the apply was finished and is reported")
+    return result
 
 
 def print_bundle(g: Globals, bundle: dict[str, Any]) -> None:
@@ -238,14 +331,47 @@ class LazyGroup(click.Group):
         self._load(None)
         return sorted(self._commands)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        safety = {o.name for o in SAFETY_OPTIONS}
+        records = [(p.name, p.get_help_record(ctx)) for p in self.get_params(ctx)]
+        with formatter.section("Global options (before or after the command)"):
+            formatter.write_dl([r for n, r in records if r is not None and n not in safety])
+        with formatter.section("Safety options (rename, edit, actions --apply, batch, reward)"):
+            formatter.write_dl([r for n, r in records if r is not None and n in safety])
+        self.format_commands(ctx, formatter)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lanser")
 def group(**params: Any) -> None:
-    """Lanser: a pinned Pyright between agents and code (see README)."""
+    """Lanser: a pinned Pyright language server between coding agents and code.
+    Answers are bundles of canonical JSON (--json) or short summaries; edits are
+    previewed, checked and applied atomically; `reward` scores agent steps.
+
+    \b
+    Selectors (lines and columns 1-based, columns in --index-io units):
+      src/app.py:42:7                       cursor, as compilers and Lanser print it
+      src/app.py@L42:C7                     cursor
+      src/app.py@R(42,7->44,1)              range
+      py://pkg.mod#Class.method[:sig|body|doc]   symbol (?overload=N)
+      ast://[module=pkg.mod]/[class=C]/[def=m]/call[2]   AST path
+      anchor://src/app.py#"def load_data("  content anchor (locate mints them)
+      any of them + ?v=<git blob id>; or PositionSpec JSON {"kind":"cursor",...} (0-based)
+
+    \b
+    Examples:
+      lanser def src/app.py:42:7
+      lanser refs py://pkg.mod#load_data --json
+      lanser diag                           # the whole workspace, as pyright checks it
+      lanser rename py://pkg.mod#load_data fetch_data --apply
+      lanser reward steps.jsonl             # one JSON record per step
+
+    Exit codes: 0 ok, 2 bad selector or input, 3 not found, 4 ambiguous,
+    64/65 server timeout/crash, 70 apply conflict, 71 write refused, 130 Ctrl-C.
+    """
 
 
-for _opt in GLOBAL_OPTIONS:
+for _opt in GLOBAL_OPTIONS + SAFETY_OPTIONS:
     group.params.append(_opt)
 
 
@@ -264,18 +390,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
-    except click.exceptions.Abort:
-        sys.stderr.write("lanser: interrupted\n")
-        return 130
-    except KeyboardInterrupt:
-        sys.stderr.write("lanser: interrupted\n")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        output.note("interrupted")
         return 130
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 1
     except Exception as exc:  # no traceback reaches the user
-        err = InternalError(f"internal error: {type(exc).__name__}: {exc}")
-        sys.stderr.write(f"lanser: {err.code}: {err.message}\n")
+        output.error(InternalError(f"internal error: {type(exc).__name__}: {exc}"))
         return 1

@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 
 from pygls.workspace.position_codec import UnitCounter, Utf8, Utf16, Utf32
 
-from .errors import IndexingUnsupported, NotFound
+from .errors import BadInput, IndexingUnsupported, NotFound
 
 Encoding = Literal["utf-8", "utf-16", "codepoint"]
 ENCODINGS: tuple[str, ...] = ("utf-8", "utf-16", "codepoint")
@@ -31,10 +31,12 @@ _COUNTERS: dict[str, UnitCounter] = {"utf-8": Utf8(), "utf-16": Utf16(), "codepo
 
 
 def check_encoding(enc: str) -> str:
-    """Validate an ``--index-io`` value; unknown ones are E/INDEXING_UNSUPPORTED."""
+    """Validate an ``--index-io`` value; an unknown one is a bad option value (E/BAD_INPUT,
+    exit 2, as click reports a bad option value), not E/INDEXING_UNSUPPORTED, which is
+    about a position in a file."""
     if enc not in _COUNTERS:
-        raise IndexingUnsupported(
-            f"unsupported index encoding {enc!r}; use one of {', '.join(ENCODINGS)}")
+        raise BadInput(f"unknown index encoding {enc!r} (--index-io); use one of {', '.join(ENCODINGS)}",
+                       details={"option": "--index-io", "value": enc})
     return enc
 
 

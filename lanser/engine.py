@@ -19,9 +19,11 @@ from . import __version__, codec
 from .bundles import normalize as N
 from .bundles.canonical import HASHING, with_id
 from .diagnostics.workspace import WorkspaceDiagnostics, pull_files
-from .errors import InternalError, LanserError, NotFound, UnsupportedCap
+from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
+from .selectors.grammar import looks_like_selector
+from .selectors.resolve import token_at
 from .server.pyenv import PythonEnv, choose_python, search_paths
 from .server.registry import ServerSpec, server_spec
 from .server.session import FrameHook, Session, SessionConfig
@@ -80,6 +82,9 @@ class Engine:
         codec.check_encoding(options.index_io)
         self.ws = Workspace(options.workspace)
         self.frame_hook = frame_hook
+        # True once the running command's apply has passed its commit point: from then on a
+        # Ctrl-C must not lose the report of the edit that landed (cli.run_async).
+        self.committed = False
         self.session: Session | None = None
         self._python: PythonEnv | None = None
         self._providers: tuple[Any, tuple[str, ...]] | None = None  # (server info, provider names)
@@ -172,11 +177,12 @@ class Engine:
         """Run one command and return its bundle (ok or error); never raises LanserError."""
         req = Request(cmd, selector, dict(args or {}))
         ctx = Context(self, req)
+        self.committed = False
         started = time.monotonic()
         try:
             handler = self.handlers.get(cmd)
             if handler is None:
-                raise UnsupportedCap(f"unknown command {cmd!r}")
+                raise BadInput(f"unknown command {cmd!r}; one of {', '.join(sorted(self.handlers))}")
             await handler(req, ctx)
         except LanserError as exc:
             ctx.error = exc
@@ -296,10 +302,32 @@ def _doc(uri: str) -> T.TextDocumentIdentifier:
     return T.TextDocumentIdentifier(uri=uri)
 
 
+def _warn_if_not_on_identifier(ctx: Context, facts: dict[str, Any], empty: bool) -> dict[str, Any]:
+    """An empty answer at a position that is not on a name (a keyword, an operator, white
+    space, a comment, a literal) says nothing about any symbol: the facts carry a warning
+    ``W/NOT_ON_IDENTIFIER`` saying so (README: "Empty answers"); the exit code stays 0."""
+    res = ctx.resolution
+    if not empty or res is None:
+        return facts
+    src = res.source if res.source is not None else ctx.engine.ws.read(res.path)
+    line, col = res.selection_range[0], res.selection_range[1]
+    token = token_at(ctx.engine.ws, src, line, col, ctx.engine.encoding)
+    if token is not None and token[0] == "identifier":
+        return facts
+    what = "white space or the end of a line" if token is None else f"{token[1]!r} ({token[0]})"
+    facts["warnings"] = [{
+        "code": "W/NOT_ON_IDENTIFIER", "path": res.path, "position": [line, col],
+        "message": f"{res.path}:{line + 1}:{col + 1} is on {what}, not on a name: the empty answer says "
+                   f"nothing about any symbol; ask at a name (a cursor on it, or a py:// selector)"}]
+    return facts
+
+
 async def _definition(req: Request, ctx: Context) -> None:
     raw = await _position_request(ctx, "def", T.TEXT_DOCUMENT_DEFINITION,
                                   lambda uri, pos: T.DefinitionParams(text_document=_doc(uri), position=pos))
-    ctx.facts = {"definitions": _page(ctx, N.locations(raw, ctx.engine.ws.root)), "provenance": "lsp"}
+    items = N.locations(raw, ctx.engine.ws.root)
+    ctx.facts = _warn_if_not_on_identifier(ctx, {"definitions": _page(ctx, items), "provenance": "lsp"},
+                                           not items)
 
 
 async def _references(req: Request, ctx: Context) -> None:
@@ -307,20 +335,22 @@ async def _references(req: Request, ctx: Context) -> None:
                                   lambda uri, pos: T.ReferenceParams(
                                       text_document=_doc(uri), position=pos,
                                       context=T.ReferenceContext(include_declaration=True)))
-    ctx.facts = {"references": _page(ctx, N.locations(raw, ctx.engine.ws.root)), "provenance": "lsp"}
+    items = N.locations(raw, ctx.engine.ws.root)
+    ctx.facts = _warn_if_not_on_identifier(ctx, {"references": _page(ctx, items), "provenance": "lsp"},
+                                           not items)
 
 
 async def _hover(req: Request, ctx: Context) -> None:
     raw = await _position_request(ctx, "hover", T.TEXT_DOCUMENT_HOVER,
                                   lambda uri, pos: T.HoverParams(text_document=_doc(uri), position=pos))
-    ctx.facts = {"hover": N.hover(raw), "provenance": "lsp"}
+    hover = N.hover(raw)
+    ctx.facts = _warn_if_not_on_identifier(ctx, {"hover": hover, "provenance": "lsp"}, hover is None)
 
 
 def _target_file(ctx: Context, target: str) -> tuple[str, Resolution | None]:
     """A PATH or a selector: the file it names (and the resolution, for selectors)."""
     ws = ctx.engine.ws
-    looks_like_selector = target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target
-    if looks_like_selector:
+    if looks_like_selector(target):
         res = ctx.resolve()
         return res.path, res
     real, rel = ws.resolve(target)

@@ -55,6 +55,16 @@ class BadSelectorSyntax(LanserError):
         self.column = column
 
 
+class BadInput(LanserError):
+    """An argument or input line that cannot be valid and is not a selector: a STEPS or
+    batch line that is not a step, a new name that is not an identifier, an option value
+    given through the SDK or a daemon request.  A usage error: exit 2, like click's own,
+    with its own code so it is never mistaken for a selector parse error."""
+
+    code = "E/BAD_INPUT"
+    exit_code = 2
+
+
 class NotFound(LanserError):
     code = "E/NOT_FOUND"
     exit_code = 3
@@ -129,7 +139,7 @@ class ReplayMismatch(LanserError):
 
 
 ALL_ERRORS: tuple[type[LanserError], ...] = (
-    InternalError, BadSelectorSyntax, NotFound, Ambiguous, VersionSkew, LsTimeout, LsCrash,
+    InternalError, BadSelectorSyntax, BadInput, NotFound, Ambiguous, VersionSkew, LsTimeout, LsCrash,
     ApplyConflict, FsPermissions, UnsupportedCap, RequestCancelled, ContentModified,
     IndexingUnsupported, ReplayMismatch,
 )

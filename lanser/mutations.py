@@ -22,6 +22,13 @@ Decisions (README, "Safe mutations"):
   ``unrenamed-candidates``, in dry runs too (the dry run says what apply would do).
 - unrenamed candidates are code names (tokenize NAME tokens) and whole-word
   matches inside string literals; comments are skipped.
+- comments (and pragmas such as ``# noqa``, ``# type: ignore``) the edit removes
+  outside the range it claims to change (lanser.edits.comments): listed in
+  ``edits.removedComments`` and warned about in the summary; the edit is then
+  not "safe" (S = 0 in its processReward), and ``--strict`` refuses it
+  (E/APPLY_CONFLICT, reason ``removes-comments``), in dry runs too.  A rename
+  and organize-imports claim no comments; ``edit`` and other code actions
+  claim the selector's lines.
 """
 
 from __future__ import annotations
@@ -39,13 +46,15 @@ from lsprotocol.converters import get_converter
 from . import codec
 from .bundles import normalize as N
 from .bundles.paths import portable_path, uri_to_path
-from .edits import (EditPlan, apply_plan, check_new_name, edits_section, plan_from_workspace_edit, recover,
-                    reindent)
-from .edits.checks import run_checks
+from .edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
+                    recover, reindent, removes_comments)
+from .edits.comments import ClaimedLines, RemovedComment
+from .edits.checks import check_globs, run_checks
+from .edits.gitstate import check_clean
 from .edits.reindent import indentation_of
 from .engine import Context, Request, _overlaps, _require
 from .diagnostics.workspace import WorkspaceDiagnostics
-from .errors import ApplyConflict, FsPermissions, LanserError, NotFound, UnsupportedCap
+from .errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
 from .rewards.formula import process_reward
 from .selectors.resolution import TAU
 from .server.session import Session
@@ -204,12 +213,26 @@ def replacement_edit(src_lines: Sequence[str], rng: list[int], text: str, encodi
 
 # -- server helpers -------------------------------------------------------------------
 
-async def _start(ctx: Context, cmd: str) -> tuple[Session, Any]:
-    """Parse, start the server (so ranges come in its negotiated encoding), resolve."""
+async def _start(ctx: Context, cmd: str, *, apply: bool = False, writes_target: bool = False,
+                 ) -> tuple[Session, Any]:
+    """Parse and resolve (structural: no server), refuse what can be refused before a plan
+    exists, then start the server.  Refused early: a target file ``--allow``/``--deny``
+    forbid (``writes_target``: the plan certainly writes the file the selector names, as a
+    rename or an edit does), and a dirty or unreadable git tree before an apply (unless
+    ``--allow-dirty``).  The jail and a bad selector are refused by the resolution itself.
+    Resolution assumes the pinned servers' utf-16 and is redone if the server negotiated
+    otherwise."""
     ctx.parse()
+    res = ctx.resolve()
+    opts = ctx.engine.options
+    if writes_target:
+        check_globs([res.path], opts.allow, opts.deny)
+    if apply:
+        check_clean(ctx.engine.ws, opts.allow_dirty)
     session = await ctx.engine.server()
     _require(ctx, session, cmd)
-    res = ctx.resolve()
+    if res.encoding != ctx.engine.encoding:
+        res = ctx.resolve()
     return session, res
 
 
@@ -298,11 +321,21 @@ def _refuse_outside(ctx: Context, edit: Mapping[str, Any]) -> None:
                                                                   "paths": outside})
 
 
+def _comments_note(removed: Sequence[RemovedComment]) -> str:
+    if not removed:
+        return ""
+    shown = "; ".join(r.describe() for r in removed[:5])
+    more = f"; and {len(removed) - 5} more" if len(removed) > 5 else ""
+    return (f"; WARNING: removes {len(removed)} comment(s) outside what it claims to change "
+            f"(not safe; --strict refuses): {shown}{more}")
+
+
 async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapping[str, Any], *,
                   apply: bool, via_git: bool = False, what: str, extra: dict[str, Any] | None = None,
-                  refuse: LanserError | None = None) -> None:
-    """Shared tail of every mutation: no-op refusal, preview, checks, dry-run
-    prediction or apply, server notification, diagnostics and process reward."""
+                  refuse: LanserError | None = None, claimed: ClaimedLines | None = None,
+                  strict: bool = False) -> None:
+    """Shared tail of every mutation: no-op refusal, preview, checks, removed comments,
+    dry-run prediction or apply, server notification, diagnostics and process reward."""
     eng = ctx.engine
     opts = eng.options
     res = ctx.resolution
@@ -316,6 +349,14 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
         msg = f"the {what} changes nothing; no file was written"
         section["result"] = {"applied": False, "message": msg, "files": []}
         raise ApplyConflict(msg, details={"reason": "no-op"})
+    removed = removes_comments(plan, claimed)
+    if removed:
+        section["removedComments"] = [r.to_json() for r in removed]
+        if strict and refuse is None:
+            refuse = ApplyConflict(
+                f"--strict: the {what} removes {len(removed)} comment(s) outside what it claims to change "
+                f"({'; '.join(r.describe() for r in removed[:5])}){'; nothing written' if apply else ''}",
+                details={"reason": "removes-comments", "count": len(removed)})
     before = await _error_count(session, [])
     try:
         if refuse is not None:
@@ -324,6 +365,8 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
             result = apply_plan(eng.ws, plan, allow_dirty=opts.allow_dirty, allow=opts.allow, deny=opts.deny,
                                 via_git=via_git, confidence=confidence, tau=tau,
                                 deny_apply_on_ambiguous=opts.deny_apply_on_ambiguous)
+            if result.applied:
+                eng.committed = True  # past the commit point: a Ctrl-C now waits for the report
             section.update(edits_section(result.plan or plan, result))
             section["workspaceEdit"] = portable_workspace_edit(raw_edit, eng.ws.root)
             section.update(extra or {})
@@ -336,7 +379,7 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
             run_checks(eng.ws, plan, allow=opts.allow, deny=opts.deny)
             after = await _predict(session, plan)
             key = "predictedDiagnostics"
-            note = _candidates_note(extra)
+            note = _candidates_note(extra) + _comments_note(removed)
             section["result"] = {"applied": False, "files": [],
                                  "message": f"dry run: nothing written ({len(plan.changes)} file(s) would "
                                             f"change; pass --apply to write){note}"}
@@ -344,14 +387,15 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
         ctx.process_reward = process_reward(diag_before=before["errors"], diag_after=before["errors"],
                                             safety=0, alpha_conf=confidence)
         raise
-    if apply and extra and extra.get("unrenamedCandidates"):
-        section["result"]["message"] += _candidates_note(extra)
+    if apply:
+        section["result"]["message"] += _candidates_note(extra) + _comments_note(removed)
     facts = dict(ctx.facts or {})
     facts[key] = {"before": before, "after": after}
     facts.setdefault("provenance", "lsp")
     ctx.facts = facts
+    # An edit that removes comments it did not claim to change is not safe (S = 0).
     ctx.process_reward = process_reward(diag_before=before["errors"], diag_after=after["errors"],
-                                        safety=1, alpha_conf=confidence)
+                                        safety=0 if removed else 1, alpha_conf=confidence)
 
 
 def _candidates_note(extra: Mapping[str, Any] | None) -> str:
@@ -376,7 +420,7 @@ async def _rename(req: Request, ctx: Context) -> None:
     apply = bool(req.args.get("apply"))
     if apply:
         recover(ctx.engine.ws)
-    session, _ = await _start(ctx, "rename")
+    session, _ = await _start(ctx, "rename", apply=apply, writes_target=True)
     prep = await _prepare(ctx, session)
     ctx.facts = {"prepareRename": prep, "provenance": "lsp"}
     rel, pos = ctx.position()
@@ -398,23 +442,25 @@ async def _rename(req: Request, ctx: Context) -> None:
                                details={"reason": "unrenamed-candidates", "count": len(cands)})
     await _finish(ctx, session, plan, raw, apply=apply, via_git=bool(req.args.get("viaGit")),
                   what=f"rename of {old!r} to {new_name!r}",
-                  extra={"oldName": old, "newName": new_name, "unrenamedCandidates": cands}, refuse=refuse)
+                  extra={"oldName": old, "newName": new_name, "unrenamedCandidates": cands}, refuse=refuse,
+                  strict=bool(req.args.get("strict")))
 
 
 async def _edit(req: Request, ctx: Context) -> None:
     text = req.args.get("text")
     if not isinstance(text, str):
-        raise NotFound("edit needs --text or --from-file")
+        raise BadInput("edit needs --text or --from-file")
     apply = bool(req.args.get("apply"))
     if apply:
         recover(ctx.engine.ws)
-    session, res = await _start(ctx, "edit")
+    session, res = await _start(ctx, "edit", apply=apply, writes_target=True)
     src = ctx.engine.ws.read(res.path)
     te = replacement_edit(src.lines, list(res.range), text, ctx.engine.encoding, src.newline)
     raw = {"changes": {res.path: [te]}}
     plan = plan_from_workspace_edit(ctx.engine.ws, raw, encoding=ctx.engine.encoding,
                                     label=f"edit {res.canonical}")
-    await _finish(ctx, session, plan, raw, apply=apply, what=f"edit of {res.canonical}")
+    await _finish(ctx, session, plan, raw, apply=apply, what=f"edit of {res.canonical}",
+                  claimed=claimed_lines(res.path, res.range), strict=bool(req.args.get("strict")))
 
 
 def _action_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -437,7 +483,7 @@ async def _actions(req: Request, ctx: Context) -> None:
     index = req.args.get("apply")
     if index is not None:
         recover(ctx.engine.ws)
-    session, res = await _start(ctx, "actions")
+    session, res = await _start(ctx, "actions", apply=index is not None)
     rel = res.path
     uri = await ctx.sync_target(session, rel)
     raw = await session.pull_diagnostics(rel) or []
@@ -477,8 +523,13 @@ async def _actions(req: Request, ctx: Context) -> None:
     _refuse_outside(ctx, edit)
     plan = plan_from_workspace_edit(ctx.engine.ws, edit, encoding=ctx.engine.encoding,
                                     label=f"action {entry['title']}")
+    # Organize-imports claims to reorder imports, not to change comments; another action
+    # claims the lines of the range it was asked for.
+    organize = (entry["kind"] or "").startswith("source.organizeImports")
     await _finish(ctx, session, plan, edit, apply=True, what=f"action {entry['title']!r}",
-                  extra={"action": {"index": index, **entry}})
+                  extra={"action": {"index": index, **entry}},
+                  claimed=None if organize else claimed_lines(rel, list(res.range)),
+                  strict=bool(req.args.get("strict")))
 
 
 async def _action_edit(session: Session, action: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -22,14 +22,64 @@ def emit_json(obj: Any, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def error_line(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+def candidate_selectors(candidates: list[dict[str, Any]]) -> list[str]:
+    """Selectors a user can paste for ranked candidates: ``py://module#Qual`` for a
+    definition (its label), else ``path:line:col`` (1-based) of its name or match, else the
+    path.  Definitions sharing one label (``if``/``else`` variants) get ``path:line:col``."""
+    labels = [c.get("label") if "s_ast" in (c.get("features") or {}) else None for c in candidates]
+    out = []
+    for c, label in zip(candidates, labels):
+        rng = c.get("selectionRange") or c.get("range")
+        if isinstance(label, str) and labels.count(label) == 1:
+            out.append(f"py://{label}")
+        elif isinstance(rng, list) and len(rng) == 4:
+            out.append(f"{c.get('path')}:{rng[0] + 1}:{rng[1] + 1}")
+        else:
+            out.append(str(c.get("path")))
+    return out
+
+
+def error_text(bundle: dict[str, Any]) -> str:
+    """The one stderr line of an error bundle; E/AMBIGUOUS lists its top candidates as
+    selectors to paste (``candidates: A, B``)."""
     err = bundle.get("error") or {}
-    (stream or sys.stderr).write(f"lanser: {err.get('code')}: {err.get('message')}\n")
+    text = f"lanser: {err.get('code')}: {err.get('message')}"
+    cands = ((bundle.get("resolution") or {}).get("disambiguation")) or []
+    if err.get("code") == "E/AMBIGUOUS" and cands:
+        text += f"; candidates: {', '.join(candidate_selectors(cands))}"
+    return text
+
+
+def error_line(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
+    (stream or sys.stderr).write(error_text(bundle) + "\n")
+
+
+def error(exc: Any, stream: TextIO | None = None) -> None:
+    """The one stderr line of a LanserError raised outside a bundle: ``lanser: CODE: message``."""
+    (stream or sys.stderr).write(f"lanser: {exc.code}: {exc.message}\n")
+
+
+def note(text: str, stream: TextIO | None = None) -> None:
+    """A line on stderr that is not an error (``lanser: ...``)."""
+    out = stream or sys.stderr
+    out.write(f"lanser: {text}\n")
+    out.flush()
 
 
 def _loc(item: dict[str, Any]) -> str:
     r = item.get("range") or [0, 0, 0, 0]
     return f"{item.get('path')}:{r[0] + 1}:{r[1] + 1}"
+
+
+def _counts(diagnostics: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of the listed diagnostics (a bundle that lists some without ``counts``:
+    ``actions`` lists the diagnostics in its range)."""
+    out = {"errors": 0, "warnings": 0, "informations": 0}
+    for d in diagnostics:
+        key = {"error": "errors", "warning": "warnings", "information": "informations"}.get(d.get("severity", ""))
+        if key:
+            out[key] += 1
+    return out
 
 
 def summary(bundle: dict[str, Any]) -> list[str]:
@@ -39,7 +89,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     cmd = (bundle.get("request") or {}).get("cmd")
     if res and cmd == "locate":
-        lines.append(f"{_loc(res)}  confidence={res.get('confidence')}  symbolId={res.get('symbolId')}")
+        sym = f"  symbolId={res['symbolId']}" if res.get("symbolId") else ""
+        lines.append(f"{_loc(res)}  confidence={res.get('confidence')}{sym}")
         if bundle["resolution"].get("anchor"):
             lines.append(f"anchor: {bundle['resolution']['anchor']}")
     for key in ("definitions", "references"):
@@ -49,13 +100,15 @@ def summary(bundle: dict[str, Any]) -> list[str]:
             lines.append(f"no {key}")
     if "hover" in facts:
         lines.append((facts["hover"] or {}).get("contents", "(no hover)"))
+    for w in facts.get("warnings") or []:
+        lines.append(f"warning: {w.get('message')}")
     for item in facts.get("symbols") or []:
         lines.append(f"{_loc(item)}  {item['kind']}  {item['qualname']}")
     if "diagnostics" in facts:
         for d in facts["diagnostics"]:
             lines.append(f"{_loc(d)}: {d['severity']}: {d['message'].splitlines()[0]}"
                          + (f" ({d['code']})" if d.get("code") else ""))
-        c = facts.get("counts") or {}
+        c = facts.get("counts") or _counts(facts["diagnostics"])
         lines.append(f"{c.get('errors', 0)} errors, {c.get('warnings', 0)} warnings, "
                      f"{c.get('informations', 0)} informations")
     edits = bundle.get("edits") or {}

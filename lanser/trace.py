@@ -7,7 +7,7 @@ A trace file holds *runs* (one per ``lanser`` process or batch), each made of
      "lanserDir":bool}
     {"event":"op-start", "run":ID, "op":N, "cmd":..., "selector":..., "args":{...}, "options":{...}}
     {"event":"frame", "run":ID, "op":N, "dir":"send"|"recv", "msg":{JSON-RPC message}}
-    {"event":"git", "run":ID, "op":N, "dirtyPaths":[...]|null}
+    {"event":"git", "run":ID, "op":N, "dirtyPaths":[...]|null[, "unreadable":"git's complaint"]}
     {"event":"workspace", "run":ID, "op":N, "files":{"rel/path.py":"<git blob id>"|null, ...}}
     {"event":"bundle", "run":ID, "op":N, "bundle":{...}}
     {"event":"record", "run":ID, "op":N, "record":{...}}
@@ -51,6 +51,11 @@ if TYPE_CHECKING:
 
 TRACE_FORMAT = "lanser-trace-v2"
 EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
+
+GitAnswer = Any
+"""One recorded git answer: a list of dirty paths, None (no git work tree), or
+``{"unreadable": complaint}`` (git refused to read the repository)."""
+
 TRAJECTORY_CMDS = ("reward",)
 LANSER_DIR = ".lanser"  # lanser's own directory in the workspace (edit journal, lock, snapshots)
 
@@ -162,7 +167,12 @@ def _observe_git() -> None:
     original = gitstate.dirty_paths
 
     def observed(ws: Workspace) -> list[str] | None:
-        answer = original(ws)
+        try:
+            answer = original(ws)
+        except gitstate.GitUnreadable as exc:
+            for rec in list(_GIT_LISTENERS):
+                rec.git(None, unreadable=exc.git_message)
+            raise
         for rec in list(_GIT_LISTENERS):
             rec.git(answer)
         return answer
@@ -186,7 +196,7 @@ class Recorder:
         self.run = uuid.uuid4().hex
         self.op = 0
         self._frames: list[dict[str, Any]] = []
-        self._git: list[list[str] | None] = []
+        self._git: list[GitAnswer] = []
         self._header = False
         self._run_line = ""  # this run's run line, as written (part of every operation's check)
         # Whether .lanser/ exists as the run begins: applying checks more before creating it,
@@ -204,9 +214,13 @@ class Recorder:
         """The client's frame hook: every JSON-RPC message, both directions."""
         self._frames.append({"dir": direction, "msg": msg})
 
-    def git(self, dirty_paths: list[str] | None) -> None:
-        """One answer of git about the work tree (None: not a git work tree)."""
-        self._git.append(list(dirty_paths) if dirty_paths is not None else None)
+    def git(self, dirty_paths: list[str] | None, *, unreadable: str | None = None) -> None:
+        """One answer of git about the work tree (None: not a git work tree; ``unreadable``:
+        git refused to read the repository, with this complaint)."""
+        if unreadable is not None:
+            self._git.append({"unreadable": unreadable})
+        else:
+            self._git.append(list(dirty_paths) if dirty_paths is not None else None)
 
     def finish(self, cmd: str, selector: str | None, args: dict[str, Any], bundle: dict[str, Any]) -> None:
         """Append the operation (start, frames, workspace digest, bundle, end) to the trace."""
@@ -237,7 +251,7 @@ class Recorder:
         op_lines = [_line({"event": "op-start", **base, "cmd": cmd, "selector": selector, "args": args,
                            "options": self.engine.options.to_json()})]
         op_lines += [_line({"event": "frame", **base, **fr}) for fr in frames]
-        op_lines += [_line({"event": "git", **base, "dirtyPaths": a}) for a in answers]
+        op_lines += [_line({"event": "git", **base, **_git_fields(a)}) for a in answers]
         op_lines.append(_line({"event": "workspace", **base, "files": files}))
         op_lines += [_line({"event": "bundle", **base, "bundle": b}) for b in bundles]
         op_lines += [_line({"event": "record", **base, "record": r}) for r in records]
@@ -329,7 +343,7 @@ class Operation:
     files: dict[str, str | None]
     bundles: list[dict[str, Any]]
     end: dict[str, Any]
-    git: list[list[str] | None] = field(default_factory=list)
+    git: list[GitAnswer] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -377,6 +391,12 @@ class Run:
 
 def _corrupt(path: str, n: int, why: str) -> ReplayMismatch:
     return ReplayMismatch(f"corrupt trace {path}: line {n}: {why}", details={"line": n})
+
+
+def _git_fields(answer: GitAnswer) -> dict[str, Any]:
+    if isinstance(answer, dict):
+        return {"dirtyPaths": None, "unreadable": answer["unreadable"]}
+    return {"dirtyPaths": answer}
 
 
 def _is_git_answer(value: Any) -> bool:
@@ -444,7 +464,12 @@ def read_trace(path: str) -> list[Run]:
         elif kind == "git":
             if "dirtyPaths" not in ev or not _is_git_answer(ev["dirtyPaths"]):
                 raise _corrupt(path, n, "git event without dirtyPaths (a list of paths or null)")
-            current["git"].append(ev["dirtyPaths"])
+            if "unreadable" in ev:
+                if not isinstance(ev["unreadable"], str) or ev["dirtyPaths"] is not None:
+                    raise _corrupt(path, n, "git event with a bad 'unreadable' (git's complaint, a string)")
+                current["git"].append({"unreadable": ev["unreadable"]})
+            else:
+                current["git"].append(ev["dirtyPaths"])
         elif kind == "workspace":
             files = ev.get("files")
             if not isinstance(files, dict) or not all(v is None or isinstance(v, str) for v in files.values()):

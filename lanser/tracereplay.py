@@ -262,7 +262,7 @@ class GitOracle:
     """Answers git's work-tree queries from an operation's ``git`` events, in order."""
 
     def __init__(self) -> None:
-        self.answers: list[list[str] | None] = []
+        self.answers: list[Any] = []  # dirty paths, None, or {"unreadable": complaint}
         self.on_mismatch: Callable[[str], None] | None = None  # told each mismatch
 
     def begin(self, op: Operation) -> None:
@@ -275,6 +275,10 @@ class GitOracle:
                 self.on_mismatch(why)
             raise ReplayMismatch(why)
         answer = self.answers.pop(0)
+        if isinstance(answer, dict):  # git refused to read the repository when recorded
+            from .edits.gitstate import unreadable_error
+
+            raise unreadable_error(ws, str(answer["unreadable"]))
         return list(answer) if answer is not None else None
 
     @contextlib.contextmanager

@@ -188,9 +188,25 @@ def test_non_utf8_file_for_diag(ws: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["utf-32", "UTF8", "bytes", ""])
-def test_bad_index_io(ws: Path, value: str) -> None:
-    bundle = check(ws, ("--index-io", value, "def", "app.py@L1:C1"), 75, "E/INDEXING_UNSUPPORTED")
-    assert "utf-8, utf-16, codepoint" in bundle["error"]["message"]
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_bad_index_io_is_a_usage_error_like_every_bad_option_value(ws: Path, value: str, where: str) -> None:
+    opt = ("--index-io", value)
+    argv = (*opt, "def", "app.py@L1:C1") if where == "before" else ("def", "app.py@L1:C1", *opt)
+    for extra in ((), ("--json",)):
+        result = run_cli("-w", str(ws), *extra, *argv)
+        assert result.code == 2 and result.out == "" and "Traceback" not in result.err
+        assert "--index-io" in result.err and "utf-16" in result.err and "E/INDEXING" not in result.err
+
+
+def test_bad_option_values_through_the_library_are_bad_input(ws: Path) -> None:
+    """Where click does not check (SDK, daemon requests), the same values are E/BAD_INPUT (2)."""
+    from lanser.engine import Engine, Options
+    from lanser.errors import BadInput
+
+    for options in (Options(workspace=str(ws), index_io="utf-32"), Options(workspace=str(ws), server="jedi")):
+        with pytest.raises(BadInput) as info:
+            Engine(options)
+        assert (info.value.code, info.value.exit_code) == ("E/BAD_INPUT", 2)
 
 
 # -- option values that make no sense -------------------------------------------------------------
@@ -236,3 +252,50 @@ def test_huge_file_def_answers_or_times_out_cleanly(big_ws: Path) -> None:
         assert result.bundle["facts"]["definitions"] == [{"path": "big.py", "range": [2, 4, 2, 10]}]
     else:
         assert_error_bundle(result, 64, "E/LS_TIMEOUT")
+
+
+# -- ambiguous and missing symbols: pasteable candidates (issue 12, item 7) ------------------------
+
+@pytest.fixture()
+def reexport(tmp_path: Path) -> Path:
+    """``to_native`` defined in two modules and re-exported by a third, which has no definition."""
+    root = tmp_path / "re"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "_internal.py").write_text("def to_native(s: str) -> str:\n    return s\n")
+    (root / "pkg" / "compat.py").write_text("def to_native(s: bytes) -> str:\n    return s.decode()\n")
+    (root / "pkg" / "utils.py").write_text("from ._internal import to_native\n\n\ndef to_bytes() -> None:\n"
+                                           "    pass\n")
+    return root
+
+
+def test_ambiguous_lists_pasteable_candidates_on_stderr(reexport: Path) -> None:
+    plain = run_cli("-w", str(reexport), "locate", "py://pkg.utils#to_native")
+    assert_clean_error(plain, 4)
+    line = plain.err.strip()
+    assert line.startswith("lanser: E/AMBIGUOUS: ")
+    listed = line.split("; candidates: ", 1)[1].split(", ")
+    assert sorted(listed) == ["py://pkg._internal#to_native", "py://pkg.compat#to_native"]
+    for selector in listed:  # each one pastes back and resolves
+        again = run_cli("-w", str(reexport), "--json", "locate", selector)
+        assert again.code == 0 and again.bundle["resolution"]["resolved"]["confidence"] == 1
+
+
+def test_duplicate_definitions_list_positions(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("import sys\nif sys.platform == 'win32':\n    def f():\n        return 1\n"
+                                   "else:\n    def f():\n        return 2\n")
+    plain = run_cli("-w", str(tmp_path), "locate", "py://m#f")
+    assert_clean_error(plain, 4)
+    assert plain.err.strip().endswith("; candidates: m.py:3:9, m.py:6:9")
+
+
+def test_a_name_that_exists_nowhere_is_not_found_with_did_you_mean(reexport: Path) -> None:
+    plain = run_cli("-w", str(reexport), "locate", "py://pkg.utils#to_bytez")
+    assert_clean_error(plain, 3)
+    assert "'to_bytez' exists nowhere" in plain.err and "did you mean: py://pkg.utils#to_bytes" in plain.err
+    bundle = assert_error_bundle(run_cli("-w", str(reexport), "--json", "locate", "py://pkg.utils#to_bytez"),
+                                 3, "E/NOT_FOUND")
+    assert bundle["error"]["details"]["candidates"][0]["label"] == "pkg.utils#to_bytes"
+    ast = run_cli("-w", str(reexport), "locate", "ast://[module=pkg.utils]/[def=to_bytez]")
+    assert_clean_error(ast, 3)
+    assert "did you mean: py://pkg.utils#to_bytes" in ast.err

@@ -69,6 +69,7 @@ def test_200_queries_one_server_in_order(big_batch: dict[str, Any]) -> None:
     assert len(ok) == 199
     bad = records[MALFORMED_AT - 1]
     assert bad["exitCode"] == 2 and bad["bundle"]["status"] == "error"
+    assert bad["bundle"]["error"]["code"] == "E/BAD_INPUT"
     assert "not JSON" in bad["bundle"]["error"]["message"]
     assert proc.returncode == 2  # the first failing step's code
     for r in records:

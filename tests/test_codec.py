@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lanser import codec
-from lanser.errors import IndexingUnsupported, NotFound
+from lanser.errors import BadInput, IndexingUnsupported, NotFound
 
 EMOJI_LINE = 'label = "😀😀"; result = grüße(label)'
 
@@ -126,9 +126,9 @@ def test_known_encodings(enc: str) -> None:
 
 @pytest.mark.parametrize("enc", ["utf-32", "UTF-8", "utf8", "", "bytes"])
 def test_unknown_encodings(enc: str) -> None:
-    with pytest.raises(IndexingUnsupported) as exc:
+    with pytest.raises(BadInput) as exc:
         codec.check_encoding(enc)
-    assert exc.value.exit_code == 75
+    assert (exc.value.code, exc.value.exit_code) == ("E/BAD_INPUT", 2)  # a bad option value, not 75
 
 
 def test_lsp_names() -> None:

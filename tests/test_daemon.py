@@ -159,16 +159,28 @@ def test_require_mode_and_error_bundles_through_the_daemon(env: Env) -> None:
 def test_killed_server_is_replaced(env: Env) -> None:
     expected = env.run("--daemon", "never", "--json", "hover", SEL_DEF2)
     for round_ in range(2):  # twice: past the session's own single restart
-        pid = env.status()["serverProcess"]["pid"]
+        before = env.status()
+        pid = before["serverProcess"]["pid"]
         os.kill(pid, signal.SIGKILL)
         assert _wait_dead(pid)
         sel = f"src/shop/service.py@L{13 + round_}:C10"  # not memoized: needs the server
         p = env.run("--json", "refs", sel)
         assert p.returncode == 0, p.stderr
         assert json.loads(p.stdout)["status"] == "ok"
-        assert env.status()["serverProcess"]["pid"] != pid
+        after = env.status()
+        assert after["serverProcess"]["pid"] != pid
+        assert after["serverStarts"] == before["serverStarts"] + 1  # a replaced server counts
+        human = env.run("daemon", "status").stdout
+        assert f"starts {after['serverStarts']}" in human
     p = env.run("--json", "hover", SEL_DEF2)
     assert p.returncode == 0 and p.stdout == expected.stdout
+
+
+def test_human_status_shows_what_the_json_has(env: Env) -> None:
+    st = env.status()
+    lines = env.run("daemon", "status").stdout
+    assert f"watching {st['watching']}  full scans {st['fullScans']}" in lines
+    assert f"starts {st['serverStarts']}" in lines and "requests " in lines
 
 
 def test_file_edited_behind_the_daemons_back(env: Env) -> None:

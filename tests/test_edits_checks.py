@@ -10,8 +10,10 @@ import pytest
 from lanser.edits import checks
 from lanser.edits.checks import InvalidNewName, check_new_name, path_allowed
 from lanser.edits.plan import plan_from_contents, plan_from_workspace_edit
-from lanser.errors import Ambiguous, ApplyConflict, BadSelectorSyntax, ContentModified, FsPermissions
+from lanser.errors import Ambiguous, ApplyConflict, BadInput, BadSelectorSyntax, ContentModified, FsPermissions
 from lanser.workspace import Workspace
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.mark.parametrize("name", ["foo", "_x", "Été", "match", "case", "type", "_"])
@@ -25,8 +27,8 @@ def test_valid_new_names(name: str) -> None:
 def test_invalid_new_names(name: str, reason: str) -> None:
     with pytest.raises(InvalidNewName) as info:
         check_new_name(name)
-    assert isinstance(info.value, BadSelectorSyntax)
-    assert info.value.exit_code == 2 and info.value.code == "E/BAD_SELECTOR_SYNTAX"
+    assert isinstance(info.value, BadInput) and not isinstance(info.value, BadSelectorSyntax)
+    assert info.value.exit_code == 2 and info.value.code == "E/BAD_INPUT"
     assert info.value.details["reason"] == reason
 
 
@@ -102,3 +104,18 @@ def test_case_only_rename_on_case_insensitive_fs_is_refused(tmp_path: Path, monk
     if plan is not None:  # the apply-time check catches a plan built elsewhere
         with pytest.raises(FsPermissions):
             checks.check_case_renames(ws, plan)
+
+
+def test_a_syntax_error_is_named_at_its_line_not_line_1(tmp_path: Path) -> None:
+    """tree-sitter wraps the file from its top in one ERROR node for a colon missing on line
+    8; the error names line 8 (issue 12, item 9)."""
+    from lanser.edits.checks import check_parses, syntax_error_line
+    from lanser.edits.plan import FileChange, make_plan
+
+    src = (FIXTURES / "project" / "calc" / "cli.py").read_bytes()
+    broken = src.replace(b"def run(argv: list[str]) -> int:", b"def run(argv: list[str]) -> int")
+    assert syntax_error_line(broken, "calc/cli.py") == 8
+    with pytest.raises(ApplyConflict) as info:
+        check_parses(make_plan([FileChange("calc/cli.py", src, broken)]))
+    assert info.value.details["files"] == [{"file": "calc/cli.py", "line": 8}]
+    assert "calc/cli.py:8" in info.value.message

@@ -50,4 +50,5 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 def test_invalid_new_name_exits_2_without_a_server(tmp_path: Path) -> None:
     code, out, err = cli("rename", "py://calc.core#parse_expr", "not valid", "-w", str(FIXTURES / "project"))
-    assert code == 2 and err.startswith("lanser: E/BAD_SELECTOR_SYNTAX") and len(err.splitlines()) == 1
+    assert code == 2 and err.startswith("lanser: E/BAD_INPUT: ") and len(err.splitlines()) == 1
+    assert "identifier" in err

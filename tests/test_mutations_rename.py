@@ -199,7 +199,8 @@ def test_apply_refused_on_dirty_tree(runner: Runner, ws: Path) -> None:
         before = tree_digest(ws)
         b = runner.run("rename", "py://shop.pricing#format_price", {"newName": "fmt", "apply": True})
         assert b["meta"]["exit_code"] == 71 and b["error"]["details"]["reason"] == "dirty"
-        assert b["processReward"]["components"]["safety"] == 0
+        assert b["processReward"] is None  # refused before any plan existed (issue 12, item 8)
+        assert b["edits"] is None
         assert tree_digest(ws) == before
     finally:
         git(ws, "checkout", "--", "README.md")

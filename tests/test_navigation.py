@@ -274,3 +274,82 @@ def test_global_options_after_the_command(fixture_copy: Any) -> None:
     assert result.code == 0, result.err
     assert result.bundle["facts"]["definitions"] == [loc(UNI, 3, 4, 3, 9)]
     assert result.bundle["request"]["selector"]["indexing"] == "utf-8"
+
+
+# -- issue 12: anchors minted by locate, empty answers off a name, path:line:col ----------------
+
+def test_a_minted_anchor_asks_at_the_definitions_name(srcpkg: EngineRunner) -> None:
+    """`locate` mints `def name(...):`; a query through it is asked at the name, not at `def`."""
+    anchor = srcpkg.run("locate", "py://shop.pricing#apply_discount")["resolution"]["anchor"]
+    assert anchor.startswith('anchor://src/shop/pricing.py#"def%20apply_discount(')
+    via_anchor = srcpkg.run("refs", anchor)
+    assert ok(via_anchor) == {"references": APPLY_DISCOUNT_REFS, "provenance": "lsp"}
+    assert via_anchor["resolution"]["resolved"]["selectionRange"] == [0, 4, 0, 18]
+    for cmd in ("def", "hover"):
+        assert ok(srcpkg.run(cmd, anchor)) == ok(srcpkg.run(cmd, "py://shop.pricing#apply_discount"))
+    # a range over the whole definition is asked at its name as well
+    assert ok(srcpkg.run("refs", "src/shop/pricing.py@R(1,1->4,10)"))["references"] == APPLY_DISCOUNT_REFS
+
+
+def test_the_locate_summary_anchor_pastes_into_refs(fixture_copy: Any) -> None:
+    """The issue's reproduction: A=$(lanser locate SYM | sed -n 's/^anchor: //p'); lanser refs "$A"."""
+    ws = str(fixture_copy("srcpkg"))
+    located = run_cli("-w", ws, "locate", "py://shop.pricing#demo_missing_is_not_this")
+    assert located.code == 3
+    located = run_cli("-w", ws, "locate", "py://shop.service#demo")
+    anchor = next(line[len("anchor: "):] for line in located.out.splitlines() if line.startswith("anchor: "))
+    refs = run_cli("-w", ws, "--json", "refs", anchor)
+    assert refs.code == 0, refs.err
+    assert refs.bundle["facts"]["references"] == [loc("src/shop/service.py", 10, 4, 10, 8)]
+    assert "warnings" not in refs.bundle["facts"]
+
+
+@pytest.mark.parametrize("cmd,selector,token", [
+    ("refs", "src/shop/pricing.py@L1:C1", "'def' (def)"),       # the keyword
+    ("def", "src/shop/service.py@L6:C15", "'=' (=)"),           # an operator
+    ("hover", "src/shop/service.py@L3:C1", "white space"),      # an empty line
+    ("def", "src/shop/service.py@L8:C28", "(string_content)"),  # inside a string
+])
+def test_an_empty_answer_off_a_name_says_so(srcpkg: EngineRunner, cmd: str, selector: str, token: str) -> None:
+    facts = ok(srcpkg.run(cmd, selector))
+    key = {"refs": "references", "def": "definitions", "hover": "hover"}[cmd]
+    assert not facts[key]
+    [warning] = facts["warnings"]
+    assert warning["code"] == "W/NOT_ON_IDENTIFIER" and token in warning["message"]
+    assert "not on a name" in warning["message"]
+
+
+def test_an_empty_answer_on_a_name_has_no_warning(srcpkg: EngineRunner) -> None:
+    facts = ok(srcpkg.run("def", "src/shop/broken.py@L10:C17"))  # cart.size: no such attribute
+    assert facts == {"definitions": [], "provenance": "lsp"}
+
+
+def test_the_warning_is_in_the_human_summary(fixture_copy: Any) -> None:
+    result = run_cli("-w", str(fixture_copy("srcpkg")), "refs", "src/shop/pricing.py@L1:C1")
+    assert result.code == 0
+    assert result.out.splitlines()[:2] == [
+        "no references",
+        "warning: src/shop/pricing.py:1:1 is on 'def' (def), not on a name: the empty answer says nothing "
+        "about any symbol; ask at a name (a cursor on it, or a py:// selector)"]
+
+
+def test_path_line_col_is_the_same_cursor(srcpkg: EngineRunner) -> None:
+    a = srcpkg.run("def", "src/shop/service.py:15:13")
+    b = srcpkg.run("def", "src/shop/service.py@L15:C13")
+    assert ok(a) == ok(b) == {"definitions": [loc("src/shop/pricing.py", 0, 4, 0, 18)], "provenance": "lsp"}
+    assert a["request"]["selector"] == b["request"]["selector"]
+    assert a["resolution"]["canonical"] == "src/shop/service.py@L15:C13"
+
+
+def test_printed_locations_paste_back(srcpkg: EngineRunner) -> None:
+    """Every `path:line:col` the refs summary prints is a selector that lands on that reference."""
+    from lanser.output import summary
+
+    printed = [line for line in summary(srcpkg.run("refs", "py://shop.pricing#apply_discount"))
+               if not line.startswith("bundleId")]
+    assert len(printed) == len(APPLY_DISCOUNT_REFS)
+    for line, expected in zip(printed, APPLY_DISCOUNT_REFS):
+        assert srcpkg.run("locate", line)["resolution"]["resolved"]["range"][:2] == expected["range"][:2]
+        if expected["range"][:2] != [6, 28]:  # the string "apply_discount" in __all__ defines nothing
+            facts = ok(srcpkg.run("def", line))
+            assert facts["definitions"] == [loc("src/shop/pricing.py", 0, 4, 0, 18)], line

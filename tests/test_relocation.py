@@ -429,9 +429,10 @@ def test_delete_target(geo_ws: Workspace) -> None:
 def test_renamed_target_is_offered_with_its_old_place(geo_ws: Workspace) -> None:
     sels = _all_forms(geo_ws, "download")
     _edit(geo_ws, "async def download(url: str) -> bytes:", "async def download_bytes(url: str) -> bytes:")
-    with pytest.raises(Ambiguous) as info:
+    with pytest.raises(NotFound) as info:  # 'download' exists nowhere now: did you mean ...
         _resolve(geo_ws, sels["symbol"])
-    best = info.value.candidates[0]
+    best = info.value.details["candidates"][0]
+    assert "did you mean: py://shapes.geometry#download_bytes" in info.value.message
     assert best["label"] == "shapes.geometry#download_bytes"
     assert best["features"]["s_prox"] == 1.0 and best["score"] < 1.0
 

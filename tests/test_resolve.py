@@ -141,13 +141,31 @@ def test_symbol_errors(ws: Workspace) -> None:
         resolve(ws, "py://no.such.module#f")
 
 
-def test_no_exact_match_offers_but_never_resolves(ws: Workspace) -> None:
-    with pytest.raises(Ambiguous) as info:
+def test_a_name_that_exists_nowhere_is_not_found_with_did_you_mean(ws: Workspace) -> None:
+    """Look-alikes are offered, never resolved; with no definition of that name anywhere
+    it is E/NOT_FOUND ("did you mean"), not E/AMBIGUOUS (issue 12, item 7)."""
+    with pytest.raises(NotFound) as info:
         resolve(ws, "py://plain#load_datum")
-    labels = [c["label"] for c in info.value.candidates]
+    candidates = info.value.details["candidates"]
+    labels = [c["label"] for c in candidates]
     assert labels[:2] == ["plain#load_data", "plain#load_dataset"]
-    assert all(c["score"] < 1.0 for c in info.value.candidates)
-    assert set(info.value.candidates[0]["features"]) == {"s_ast", "s_module", "J_token", "s_prox"}
+    assert all(c["score"] < 1.0 for c in candidates)
+    assert set(candidates[0]["features"]) == {"s_ast", "s_module", "J_token", "s_prox"}
+    assert "'load_datum' exists nowhere" in info.value.message
+    assert "did you mean: py://plain#load_data, py://plain#load_dataset" in info.value.message
+
+
+def test_the_same_name_elsewhere_is_ambiguous(tmp_path: Path) -> None:
+    """A re-exported name (defined in one module, imported into another) has a real candidate."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "_internal.py").write_text("def to_native(s: str) -> str:\n    return s\n")
+    (tmp_path / "pkg" / "compat.py").write_text("def to_native(s: bytes) -> str:\n    return s.decode()\n")
+    (tmp_path / "pkg" / "utils.py").write_text("from ._internal import to_native\n\n\ndef to_bytes() -> None:\n"
+                                               "    pass\n")
+    with pytest.raises(Ambiguous) as info:
+        resolve(Workspace(tmp_path), "py://pkg.utils#to_native")
+    assert sorted(c["label"] for c in info.value.candidates) == ["pkg._internal#to_native", "pkg.compat#to_native"]
 
 
 def test_moved_module_name_is_offered_not_resolved(ws: Workspace) -> None:

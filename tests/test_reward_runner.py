@@ -70,6 +70,8 @@ def test_parse_steps_valid_bad_and_separators():
     assert items[1] == SEPARATOR
     assert isinstance(items[2], BadLine) and items[2].error.exit_code == 2 and items[2].op == "query"
     assert isinstance(items[3], BadLine) and "not JSON" in items[3].error.message
+    # a bad step line is bad input, not a selector parse error (issue 12, item 12)
+    assert {i.error.code for i in items if isinstance(i, BadLine)} == {"E/BAD_INPUT"}
     assert isinstance(items[4], Step) and items[4].selector == '{"col":1,"line":1,"path":"a.py"}'
     assert isinstance(items[5], BadLine) and "unknown op" in items[5].error.message
     assert len(items) == 6  # trailing blank lines are no separator

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lanser.errors import BadSelectorSyntax, IndexingUnsupported
+from lanser.errors import BadInput, BadSelectorSyntax
 from lanser.selectors.grammar import (BRACKET_TYPES, MAX_INT, encode_component, format_selector,
-                                      parse_selector, spec_from_json)
+                                      looks_like_selector, parse_selector, spec_from_json)
 from lanser.selectors.spec import ROLES, SelectorSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -28,6 +29,20 @@ def test_range():
     assert (spec.kind, spec.path, spec.line, spec.col, spec.end_line, spec.end_col) == \
         ("range", "src/app.py", 41, 6, 43, 0)
     assert spec.indexing == "codepoint"
+
+
+@pytest.mark.parametrize("text,canonical", [
+    ("src/app.py:42:7", "src/app.py@L42:C7"),           # as compilers and Lanser's summaries print it
+    ("a:b.py:3:4", "a:b.py@L3:C4"),                     # the path ends before the last two colons
+    ("x@y.py:3:1", "x@y.py@L3:C1"),
+    ("p%20q.py:1:2", "p%20q.py@L1:C2"),
+    ("a.py:010:02?v=" + SHA, "a.py@L10:C2?v=" + SHA),
+])
+def test_path_line_col_is_a_cursor(text, canonical):
+    spec = parse_selector(text, indexing="utf-16")
+    assert spec == parse_selector(canonical, indexing="utf-16")
+    assert spec.kind == "cursor" and spec.indexing == "utf-16"
+    assert format_selector(spec) == canonical
 
 
 def test_path_may_contain_at_signs():
@@ -134,6 +149,13 @@ BAD = [
     ("a.py@L1:C1?ctx=3", 12),                   # ctx belongs to anchors
     ("a.py@L1:C1?v=" + SHA + "&v=" + SHA, 55),  # twice
     ("a.py@L1:C1?v=" + SHA + "&", 55),
+    ("a.py:0:1", 6),                            # path:line:col is 1-based too
+    ("a.py:1:0", 8),
+    ("a.py:1", 7),                              # two numbers, or it is no cursor
+    ("a.py:99999999999:1", 6),
+    (":1:2", 5),                                # no path
+    ("a b.py:1:2", 2),
+    ("a.py:1:2?ctx=1", 10),
     ("py://", 6),
     ("py://pkg.mod", 13),
     ("py://pkg..mod#f", 10),
@@ -182,9 +204,10 @@ def test_bad_selector_reports_the_column(text, column):
     assert info.value.exit_code == 2
 
 
-def test_bad_indexing_argument_is_the_callers_error():
-    with pytest.raises(IndexingUnsupported):
+def test_bad_indexing_argument_is_a_bad_option_value():
+    with pytest.raises(BadInput) as info:
         parse_selector("a.py@L1:C1", indexing="utf-7")
+    assert (info.value.code, info.value.exit_code) == ("E/BAD_INPUT", 2)
 
 
 def test_deeply_nested_json_is_a_syntax_error():
@@ -301,6 +324,38 @@ def test_round_trip_through_the_string_form(spec):
     assert format_selector(parse_selector(text, indexing=_indexing_of(spec))) == text
 
 
+def _compiler_form(spec: SelectorSpec) -> str:
+    """``PATH:<line>:<col>[?query]``: the canonical cursor with its ``@L..:C..`` rewritten."""
+    canonical = format_selector(spec)
+    q = canonical.find("?")
+    body, query = (canonical, "") if q < 0 else (canonical[:q], canonical[q:])
+    head = body[:body.rfind("@")]
+    return f"{head}:{spec.line + 1}:{spec.col + 1}{query}"
+
+
+_CURSORS = st.builds(lambda p, l, c, i, v: SelectorSpec(kind="cursor", path=p, line=l, col=c, indexing=i,
+                                                        doc_version=v),
+                     _path, _pos, _pos, _indexing, _version)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(_CURSORS)
+def test_path_line_col_round_trips_to_the_same_cursor(spec):
+    text = _compiler_form(spec)
+    assert parse_selector(text, indexing=spec.indexing) == spec
+    assert format_selector(parse_selector(text, indexing=spec.indexing)) == format_selector(spec)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(SPECS)
+def test_canonical_forms_never_read_as_path_line_col(spec):
+    """No canonical string ends in ``:<digits>:<digits>``, so the compiler form cannot capture one."""
+    text = format_selector(spec)
+    q = text.find("?")
+    body = text if q < 0 else text[:q]
+    assert re.search(r":[0-9]+:[0-9]+\Z", body) is None
+
+
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(SPECS)
 def test_round_trip_through_json(spec):
@@ -331,7 +386,7 @@ def test_random_text_only_raises_syntax_errors(text):
 
 
 @settings(max_examples=300)
-@given(st.sampled_from(["{", "py://", "ast://", "anchor://", "a.py@", "file://"]), st.text())
+@given(st.sampled_from(["{", "py://", "ast://", "anchor://", "a.py@", "file://", "a.py:", "a.py:1:"]), st.text())
 def test_random_text_after_a_scheme_only_raises_syntax_errors(prefix, text):
     _check_only_syntax_errors(prefix + text)
 
@@ -356,3 +411,11 @@ def test_mutated_selectors_only_raise_syntax_errors(spec, as_json, edits):
     mutated = "".join(chars)
     assume(mutated != text)
     _check_only_syntax_errors(mutated)
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("src/app.py", False), ("README.md", False), ("a:b.py", False), ("a.py:3", False),
+    ("src/app.py:3:4", True), ("src/app.py@L3:C4", True), ("py://m#f", True), ('{"kind":"cursor"}', True),
+])
+def test_symbols_and_diag_targets_that_are_selectors(target, expected):
+    assert looks_like_selector(target) is expected

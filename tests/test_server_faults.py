@@ -183,3 +183,29 @@ def test_unsendable_request_fails_at_once_and_the_session_stays_usable(ws: Path)
         assert time.monotonic() - started < 5
         assert not session.client.protocol_error.is_set()
         assert runner.run("hover", "app.py@L1:C1")["status"] == "ok"
+
+
+def test_daemon_status_counts_every_server_it_started(ws: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that dies under a request is restarted by the session itself; the daemon's
+    ``serverStarts`` counts that start too (it said 1 after its server was replaced)."""
+    import asyncio
+
+    from lanser.daemon.service import Service
+
+    log = tmp_path / "fake.log"
+    fake_env(monkeypatch, "crash", log)
+
+    async def go() -> tuple[dict, dict]:
+        service = Service(str(ws), cache=False)
+        try:
+            bundle = await service.run("def", "app.py@L1:C1")
+            return bundle, service.status()
+        finally:
+            await service.close()
+
+    bundle, status = asyncio.run(go())
+    assert bundle["error"]["code"] == "E/LS_CRASH"
+    # per try: a server and the session's one restart; the daemon retries a read once
+    assert len(pids(log)) == 4
+    assert status["serverStarts"] == len(pids(log))

@@ -653,3 +653,35 @@ def test_applied_edit_replays_in_a_scratch_copy_of_its_base(tmp_path: Path) -> N
     p = lanser("-w", str(fresh), "trace", "replay", str(trace), "--bundles")
     assert p.stdout.encode() == canonical_bytes(applied) + b"\n"
     assert snapshot(fresh) == snapshot(ROOT / "fixtures" / "srcpkg") and not (fresh / ".lanser").exists()
+
+
+@pytest.mark.server
+def test_one_frame_per_json_rpc_message(tmp_path: Path) -> None:
+    """A known run (a 3-step reward on srcpkg) records each JSON-RPC message once, whole: no
+    nested object of a message is a frame of its own (pygls decodes with an object hook)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "fixtures" / "srcpkg", ws, symlinks=True)
+    steps = write_steps(tmp_path / "steps.jsonl", [
+        {"id": "q", "op": "query", "cmd": "refs", "selector": SYM},
+        {"id": "w", "op": "write", "path": "src/shop/extra.py",
+         "content": "from shop.pricing import apply_discount\n\nX: int = apply_discount(1.0, 2.0)\n"},
+        {"id": "r", "op": "reset"}])
+    trace = tmp_path / "t.jsonl"
+    p = lanser("-w", str(ws), "reward", str(steps), "--trace-file", str(trace))
+    assert p.returncode == 0, p.stderr
+    frames = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()
+              if json.loads(line)["event"] == "frame"]
+    for fr in frames:
+        msg = fr["msg"]
+        assert msg.get("jsonrpc") == "2.0" and ("method" in msg or "id" in msg), msg
+    requests = [fr["msg"]["id"] for fr in frames if fr["dir"] == "send" and "method" in fr["msg"]
+                and "id" in fr["msg"]]
+    responses = [fr["msg"]["id"] for fr in frames if fr["dir"] == "recv" and "method" not in fr["msg"]]
+    assert sorted(responses) == sorted(requests) and len(set(requests)) == len(requests)
+    sent = [fr["msg"]["method"] for fr in frames if fr["dir"] == "send" and "method" in fr["msg"]]
+    assert sent.count("initialize") == 1 and sent.count("textDocument/references") == 1
+    # measured: 83 frames and 36 kB (every nested object a frame: 185 frames and 56 kB)
+    assert len(frames) <= 120 and trace.stat().st_size <= 48_000, (len(frames), trace.stat().st_size)
+    shown = lanser("trace", "show", str(trace), "1")
+    assert shown.returncode == 0 and "#None" not in shown.stdout
+    assert lanser("trace", "replay", str(trace), "-w", str(ws)).returncode == 0

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command, run_async, step_runner
+from ..cli import Globals, global_command, recorder_for, run_async, step_runner
 from ..errors import FsPermissions, LanserError
 
 
@@ -33,7 +33,7 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
         # the queries: one server, which saw every write.  (--daemon require without a
         # daemon has already failed above.)
         engine = getattr(engine, "fallback", engine)
-    recorder = _recorder(g, engine)
+    recorder = recorder_for(g, engine)
     codes: list[int] = []
     try:
         async for rec in run_batch(engine, steps, on_bundle=recorder.finish if recorder else None):
@@ -45,13 +45,29 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
     return codes
 
 
-@global_command("batch")
+@global_command("batch", writes=True)
 @click.argument("in_path", metavar="IN.jsonl")
 @click.option("-o", "--output", "out_path", default=None, help="Write the response lines here (default stdout).")
 def batch(g: Globals, in_path: str, out_path: str | None) -> int:
-    """Run JSON Lines steps on one server; one response line per input line, in order.
+    """Run JSON Lines steps on one server; one response line per input line, in order:
+    {"id", "line", "exitCode", "bundle"}.  Queries are the commands' bundles; writing
+    steps apply through the safety envelope, as in `lanser reward`.  Exit 0 when every
+    step succeeded, else the exit code of the first failing step.
 
-    Exit 0 when every step succeeded, else the exit code of the first failing step.
+    \b
+    Step lines (an optional "id" is echoed):
+      {"id":"d1","op":"query","cmd":"def","selector":"src/app.py:42:7"}
+      {"op":"query","cmd":"diag"}
+      {"op":"rename","selector":"py://pkg.mod#load_data","newName":"fetch_data"}
+      {"op":"write","path":"src/new.py","content":"x = 1\\n"}
+      {"op":"edit","selector":"py://pkg.mod#f:body","text":"return 1"}
+      {"op":"patch","patch":"<unified diff, as git diff prints it>"}
+      {"op":"reset"}
+
+    \b
+    Examples:
+      lanser batch in.jsonl
+      lanser batch in.jsonl -o out.jsonl --json
     """
     from ..batch import batch_exit_code
     from ..rewards.steps import read_steps_text
@@ -63,7 +79,7 @@ def batch(g: Globals, in_path: str, out_path: str | None) -> int:
         else:
             codes = _to_file(g, text, Path(out_path))
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
     return batch_exit_code(codes)
 

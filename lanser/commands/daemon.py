@@ -34,7 +34,7 @@ def _emit(g: Globals, report: dict[str, Any], lines: list[str]) -> None:
 
 
 def _fail(exc: LanserError) -> int:
-    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    output.error(exc)
     return exc.exit_code
 
 
@@ -81,6 +81,8 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
             f"workspace {st.get('workspace')}  ({st.get('server')})",
             f"requests {st.get('requests')}  memo hits {st.get('memoHits')}  coalesced {st.get('coalesced')}  "
             f"connections {st.get('connections')}  refused {st.get('refused')}",
+            f"freshness watching {st.get('watching')}  full scans {st.get('fullScans')}  "
+            f"disk changes {st.get('diskChanges')}",
             f"socket   {st.get('socket')}"]
 
 
@@ -110,7 +112,18 @@ def status(g: Globals, all_: bool) -> int:
     return 0
 
 
-daemon = click.Group("daemon", help="A warm background server per workspace (see README: Daemon).",
-                     commands=[start, stop, status])
+daemon = click.Group("daemon", help="""A warm background server per workspace, server and --python.
+
+Commands run on it when one serves (--daemon auto, the default) or when asked to
+(--daemon require); answers are byte-identical to in-process ones.  It exits after
+--idle-timeout seconds without a request.
+
+\b
+Examples:
+  lanser daemon start
+  lanser def src/app.py:42:7      # answered by the daemon
+  lanser daemon status
+  lanser daemon stop
+""", short_help="A warm background server per workspace.", commands=[start, stop, status])
 
 COMMANDS = [daemon]

@@ -18,8 +18,7 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, _via_daemon, global_command, print_bundle, run_async
-from ..errors import LanserError
+from ..cli import Globals, global_command, in_process_bundle, print_bundle, via_daemon
 
 
 def _extra_lines(bundle: dict[str, Any]) -> list[str]:
@@ -38,6 +37,10 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
     for c in edits.get("unrenamedCandidates") or []:
         r = c["range"]
         lines.append(f"unrenamed candidate ({c['kind']}): {c['path']}:{r[0] + 1}:{r[1] + 1}")
+    for c in edits.get("removedComments") or []:
+        r = c["range"]
+        what = f"pragma {c['pragma']!r}" if c.get("pragma") else "comment"
+        lines.append(f"WARNING: removes {what}: {c['path']}:{r[0] + 1}:{r[1] + 1}  {c['text']}")
     for key in ("predictedDiagnostics", "observedDiagnostics"):
         if key in facts:
             b, a = facts[key]["before"], facts[key]["after"]
@@ -50,9 +53,9 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
 def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
     """Run one mutating command (on a warm daemon if one serves, else in a fresh engine)
     and print it; returns the exit code."""
-    bundle = _via_daemon(g, cmd, selector, args)
+    bundle = via_daemon(g, cmd, selector, args)
     if bundle is None:
-        bundle = _in_process(g, cmd, selector, args)
+        bundle = in_process_bundle(g, cmd, selector, args)
     if g.as_json or bundle.get("status") == "error":
         print_bundle(g, bundle)
     else:
@@ -62,69 +65,84 @@ def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> i
     return int(bundle["meta"]["exit_code"])
 
 
-def _in_process(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> dict[str, Any]:
-    from ..engine import Engine, error_bundle
-
-    async def go() -> dict[str, Any]:
-        try:
-            engine = Engine(g.options())
-        except LanserError as exc:
-            return error_bundle(cmd, selector, args, exc)
-        recorder = _recorder(g, engine)
-        try:
-            bundle = await engine.run(cmd, selector, args)
-        finally:
-            await engine.close()
-        if recorder is not None:
-            recorder.finish(cmd, selector, args, bundle)
-        return bundle
-
-    result: dict[str, Any] = run_async(go)
-    return result
-
-
 @global_command("prepare-rename")
 @click.argument("selector")
 def prepare_rename(g: Globals, selector: str) -> int:
-    """Ask the server whether the symbol at SELECTOR can be renamed (textDocument/prepareRename)."""
+    """Ask the server whether the name at SELECTOR can be renamed (textDocument/prepareRename);
+    a refusal (a keyword, a builtin, a library symbol) is exit 3.  Writes nothing.
+
+    \b
+    Example:
+      lanser prepare-rename src/app.py:42:7
+    """
     return run_mutation(g, "prepare-rename", selector, {})
 
 
-@global_command("rename")
+@global_command("rename", writes=True)
 @click.argument("selector")
 @click.argument("new_name")
 @click.option("--dry-run/--apply", "dry_run", default=True,
               help="Preview only (default), or write the rename through the safety envelope.")
-@click.option("--strict", is_flag=True, help="Refuse while other occurrences of the old name are left.")
+@click.option("--strict", is_flag=True, help="Refuse while other occurrences of the old name are left, or "
+                                            "when the edit removes comments.")
 @click.option("--via-git", is_flag=True, help="Apply with git apply --3way instead of requiring unchanged files.")
 def rename(g: Globals, selector: str, new_name: str, dry_run: bool, strict: bool, via_git: bool) -> int:
-    """Rename the symbol at SELECTOR to NEW_NAME across the workspace (textDocument/rename)."""
+    """Rename the symbol at SELECTOR to NEW_NAME across the workspace (textDocument/rename).
+    A dry run (the default) shows the diff and the predicted error counts and writes
+    nothing; --apply writes every file atomically, or none.  Occurrences the server's edit
+    does not cover (e.g. in files outside the pyright include) are listed.
+
+    \b
+    Examples:
+      lanser rename py://pkg.mod#load_data fetch_data
+      lanser rename src/app.py:42:7 fetch_data --apply --strict
+    """
     return run_mutation(g, "rename", selector, {"newName": new_name, "apply": not dry_run,
                                                 "strict": strict, "viaGit": via_git})
 
 
-@global_command("actions")
+@global_command("actions", writes=True)
 @click.argument("selector")
 @click.option("--kind", type=click.Choice(["quickfix", "source.organizeImports"]), default=None,
               help="Only actions of this kind.")
 @click.option("--apply", "apply_index", type=click.IntRange(min=0), default=None, metavar="INDEX",
               help="Apply the action with this index (as listed).")
-def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None) -> int:
-    """List the code actions over SELECTOR's range, or apply one (textDocument/codeAction)."""
+@click.option("--strict", is_flag=True, help="Refuse an action that removes comments (e.g. # noqa) outside "
+                                            "the range it claims to change.")
+def actions(g: Globals, selector: str, kind: str | None, apply_index: int | None, strict: bool) -> int:
+    """List the code actions over SELECTOR's range (textDocument/codeAction, plus
+    "Organize imports"), or apply the one numbered INDEX through the safety envelope.
+
+    \b
+    Examples:
+      lanser actions src/app.py:12:5
+      lanser actions src/app.py:1:1 --kind source.organizeImports --apply 0 --strict
+    """
     args: dict[str, Any] = {"kind": kind}
     if apply_index is not None:
         args["apply"] = apply_index
+    if strict:
+        args["strict"] = True
     return run_mutation(g, "actions", selector, args)
 
 
-@global_command("edit")
+@global_command("edit", writes=True)
 @click.argument("selector")
 @click.option("--text", default=None, help="The replacement text.")
 @click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8-sig"), default=None,
               help="Read the replacement text from a file ('-' for stdin).")
 @click.option("--apply", "apply", is_flag=True, help="Write the edit (default: dry run).")
-def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, apply: bool) -> int:
-    """Replace what SELECTOR resolves to with the text, re-indented to the target."""
+@click.option("--strict", is_flag=True, help="Refuse an edit that removes comments outside the selector's range.")
+def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, apply: bool, strict: bool) -> int:
+    """Replace what SELECTOR resolves to (a symbol's body, a range, an anchored snippet)
+    with the text, re-indented to the target.  A dry run by default; --apply writes.  A
+    result that no longer parses is refused (exit 70).
+
+    \b
+    Examples:
+      lanser edit 'py://pkg.mod#load_data:body' --text 'return []'
+      lanser edit 'src/app.py@R(3,1->3,10)' --from-file new.txt --apply
+    """
     if (text is None) == (from_file is None):
         raise click.UsageError("give exactly one of --text and --from-file")
     if from_file is not None:
@@ -132,7 +150,10 @@ def edit(g: Globals, selector: str, text: str | None, from_file: TextIO | None, 
             text = from_file.read()
         except UnicodeDecodeError as exc:
             raise click.BadParameter(f"not UTF-8 text: {exc}", param_hint="--from-file") from None
-    return run_mutation(g, "edit", selector, {"text": text, "apply": apply})
+    args: dict[str, Any] = {"text": text, "apply": apply}
+    if strict:
+        args["strict"] = True
+    return run_mutation(g, "edit", selector, args)
 
 
 COMMANDS = [prepare_rename, rename, actions, edit]

@@ -5,10 +5,18 @@ step's own error and exit code); 2 when at least one line was malformed (its
 record is an error record with exitCode 2, and the run went on); 3 when the
 STEPS file cannot be read; a failure of the whole run (the server cannot be
 started, crashes twice) is that error's contract code with one stderr line.
-With ``-o`` the file appears only when the run finished (no partial file).
+With ``-o`` the file appears only when the run finished (no partial file),
+or was stopped by Ctrl-C (it then holds the records of the steps that ran).
 With ``--trace-file`` the whole run is one trace operation: frames, git
 answers, the workspace as the run began, every step bundle and every printed
 record (lanser/trace.py); ``lanser trace replay`` regenerates them.
+
+Ctrl-C (README, "Ctrl-C"): while a step runs, the first Ctrl-C lets that step
+finish and print its record, then stops (exit 130; a step whose edit landed
+always has its record); between steps, before the first and at a second
+Ctrl-C the run stops at once.  Each record is written as soon as it is final.
+An interrupted run is not written to the trace (its STEPS text would replay
+steps that never ran).
 """
 
 from __future__ import annotations
@@ -16,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO, overload
 
 import click
 
 from .. import output
-from ..cli import Globals, _recorder, global_command
+from ..cli import Globals, global_command, recorder_for
 from ..engine import Engine
 from ..errors import FsPermissions, LanserError
 from ..progress import Progress
@@ -57,6 +66,7 @@ class _Sink:
     def __init__(self, out: str | None) -> None:
         self.target = Path(out) if out else None
         self.tmp: Path | None = None
+        self.written = 0
         self.stream: TextIO = sys.stdout
         if self.target is not None:
             parent = self.target.parent if str(self.target.parent) else Path(".")
@@ -70,6 +80,7 @@ class _Sink:
     def write(self, record: dict[str, Any]) -> None:
         self.stream.write(output.json_line(record) + "\n")
         self.stream.flush()
+        self.written += 1
 
     def commit(self) -> None:
         if self.target is not None and self.tmp is not None:
@@ -90,9 +101,79 @@ class _Sink:
             self.tmp = None
 
 
-async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink) -> None:
+class _Interrupts:
+    """Ctrl-C during a reward run: the step in flight finishes (and prints its record), then
+    the run stops; with no step in flight, or at a second Ctrl-C, the run stops at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_flight: int | None = None  # the step number running now
+        self.steps_started = 0
+        self.task: asyncio.Task[Any] | None = None
+
+    @property
+    def stop(self) -> bool:
+        return self.count > 0
+
+    def on_sigint(self) -> None:
+        self.count += 1
+        if self.count == 1 and self.in_flight is not None:
+            output.note(f"interrupt: finishing step {self.in_flight} and printing its record, then "
+                        f"stopping (Ctrl-C again to stop at once)")
+        elif self.task is not None:
+            self.task.cancel()
+
+
+class _UntilInterrupted(Sequence[Any]):
+    """The run's items, ending early once Ctrl-C asked to stop: the runner treats that as
+    the end of the input (it flushes aggregated records as at the end)."""
+
+    def __init__(self, items: list[Any], interrupts: _Interrupts) -> None:
+        self.items = items
+        self.interrupts = interrupts
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return self.items[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            if self.interrupts.stop:
+                return
+            if item != SEPARATOR:
+                self.interrupts.steps_started += 1
+                self.interrupts.in_flight = self.interrupts.steps_started
+            yield item
+
+
+async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,
+               interrupts: _Interrupts) -> None:
+    loop = asyncio.get_running_loop()
+    interrupts.task = asyncio.current_task()
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupts.on_sigint)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+        installed = False
+    try:
+        await _run_steps(g, text, items, options, sink, interrupts)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,
+                     interrupts: _Interrupts) -> None:
     engine = Engine(g.options())
-    recorder = _recorder(g, engine)  # --trace-file: the whole run is one trace operation
+    recorder = recorder_for(g, engine)  # --trace-file: the whole run is one trace operation
     traj = recorder.trajectory("reward", trajectory_args(text, options)) if recorder is not None else None
     steps = sum(1 for i in items if i != SEPARATOR)
     bar = Progress(steps)
@@ -108,9 +189,11 @@ async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, 
         await runner.start()
 
         def on_step(rec: dict[str, Any]) -> None:
+            interrupts.in_flight = None
             bar.update(errors=rec["diagnostics"]["errors"])
 
-        await runner.run(items, emit=emit, on_step=on_step)
+        await runner.run(_UntilInterrupted(items, interrupts), emit=emit, on_step=on_step)
+        aborted = interrupts.stop  # stopped early: the trace's STEPS text would replay more
     except LanserError as exc:
         failure = exc
         raise
@@ -129,7 +212,7 @@ def _exit_code(items: list[Any]) -> int:
     return 2 if any(isinstance(i, BadLine) for i in items) else 0
 
 
-@global_command("reward")
+@global_command("reward", writes=True)
 @click.argument("steps_file", metavar="STEPS.jsonl")
 @click.option("-o", "--output", "out", default=None, help="Write the records here instead of stdout.")
 @click.option("--severity", multiple=True, type=click.Choice(list(SEVERITY_NAMES)),
@@ -152,7 +235,27 @@ def _exit_code(items: list[Any]) -> int:
 def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
            diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
            in_memory: bool, reset_between: bool, by_file: str) -> int:
-    """Per-step process reward (CONTRACT.md section 5): one JSON record a step."""
+    """Apply the steps of STEPS.jsonl in order on one warm server and print one JSON
+    record per step: its diagnostics and its process reward
+    r = alpha*(D_prev - D) + beta*(2*S - 1) - gamma*(1 - a), where D counts
+    diagnostics, S is 1 when every safety check passed and a is the selector's
+    confidence.  A failed step leaves the workspace as it was.  Exit 0 when every line
+    was a step (failed steps have their own exitCode), 2 if a line was not.
+
+    \b
+    Step lines (an optional "id" is echoed back):
+      {"id":1,"op":"patch","patch":"<unified diff, as git diff prints it>"}
+      {"op":"write","path":"src/x.py","content":"x = 1\\n"}
+      {"op":"rename","selector":"py://pkg.mod#f","newName":"g"}
+      {"op":"edit","selector":"py://pkg.mod#f:body","text":"return 1"}
+      {"op":"query","cmd":"def","selector":"src/app.py:42:7"}
+      {"op":"reset"}                  restore the workspace to where the run began
+
+    \b
+    Examples:
+      lanser reward steps.jsonl
+      lanser reward steps.jsonl --aggregate min --clip 5 -o records.jsonl
+    """
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
                              reset_between=reset_between, by_file=by_file)
@@ -160,19 +263,33 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
         text = read_steps_text(steps_file)
         items = parse_steps(text, blank_separates=reset_between)
         sink = _Sink(out)
+        if not any(i != SEPARATOR for i in items):
+            sink.commit()  # nothing to do: no server is started, no record printed
+            return 0
     except LanserError as exc:
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
+    interrupts = _Interrupts()
     try:
-        asyncio.run(_run(g, text, items, options, sink))
+        asyncio.run(_run(g, text, items, options, sink, interrupts))
         sink.commit()
     except LanserError as exc:
         sink.discard()
-        sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+        output.error(exc)
         return exc.exit_code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sink.commit()  # the records printed so far are the truth about the steps that ran
+        output.note(f"interrupted: stopped at once; {sink.written} record(s) written"
+                    + (f"; step {interrupts.in_flight} was running: if it edited files, its edit may "
+                       f"have landed without a record" if interrupts.in_flight is not None else ""))
+        return 130
     except BaseException:
         sink.discard()
         raise
+    if interrupts.stop and interrupts.steps_started < sum(1 for i in items if i != SEPARATOR):
+        output.note(f"interrupted: stopped after step {interrupts.steps_started}; "
+                    f"{sink.written} record(s) written")
+        return 130
     return _exit_code(items)
 
 

@@ -12,8 +12,16 @@ from ..cli import Globals, global_command
 from ..errors import LanserError
 
 
+def _git_answer(answer: Any) -> str:
+    if isinstance(answer, dict):
+        return f"git refused to read the repository: {answer.get('unreadable')}"
+    if answer is None:
+        return "not a git work tree"
+    return ("dirty: " + ", ".join(answer)) if answer else "clean"
+
+
 def _fail(exc: LanserError) -> int:
-    sys.stderr.write(f"lanser: {exc.code}: {exc.message}\n")
+    output.error(exc)
     return exc.exit_code
 
 
@@ -26,7 +34,14 @@ def _fail(exc: LanserError) -> int:
 @click.option("--records", "print_records", is_flag=True, default=False,
               help="Print the regenerated reward records (as `lanser reward` printed them) instead of the report.")
 def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: bool, print_records: bool) -> int:
-    """Regenerate every recorded bundle from the trace and compare bytes (exit 76 on any mismatch)."""
+    """Regenerate every recorded bundle (and reward record) from the trace, with no server,
+    and compare bytes: exit 0 when identical, 76 on any mismatch.  A trace that writes is
+    replayed in a scratch copy; the workspace is never written.
+
+    \b
+    Example:
+      lanser trace replay run.jsonl -w path/to/checkout
+    """
     from ..trace import replay
 
     if print_bundles and print_records:
@@ -64,10 +79,18 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
 @click.option("--op", "cmd", default=None, help="Only operations of this command (def, refs, ...).")
 @click.option("--selector", default=None, help="Only operations whose selector contains TEXT.")
 @click.option("--exit-code", type=int, default=None, help="Only operations that ended with this exit code.")
-@click.option("--status", type=click.Choice(["ok", "error"]), default=None)
+@click.option("--status", type=click.Choice(["ok", "error"]), default=None,
+              help="Only operations whose bundle has this status.")
 def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None, exit_code: int | None,
              status: str | None) -> int:
-    """One line per recorded operation (numbered for `trace show` and `replay --only`)."""
+    """One line per recorded operation (numbered for `trace show` and `replay --only`):
+    number, command, selector (or a reward run's step count), exit code, status, frames,
+    bundleId.
+
+    \b
+    Example:
+      lanser trace list run.jsonl --status error
+    """
     from ..trace import operations, read_trace, select
 
     try:
@@ -128,8 +151,7 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
             out.append(f"  {fr['dir']} response #{msg.get('id')}" + (" (error)" if msg.get("error") else ""))
     if op.git:
         out.append(f"git work-tree answers: {len(op.git)}")
-        out += [f"  {'not a git work tree' if a is None else ('dirty: ' + ', '.join(a)) if a else 'clean'}"
-                for a in op.git]
+        out += [f"  {_git_answer(a)}" for a in op.git]
     if op.trajectory:
         out.append("steps:")
         for b in op.bundles:
@@ -152,7 +174,15 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
 
 @click.group("trace")
 def trace_group() -> None:
-    """Replay and audit JSON Lines traces written by --trace-file."""
+    """Replay and audit JSON Lines traces written by --trace-file.
+
+    \b
+    Examples:
+      lanser --trace-file run.jsonl def src/app.py:42:7
+      lanser trace list run.jsonl
+      lanser trace show run.jsonl 1
+      lanser trace replay run.jsonl
+    """
 
 
 for _cmd in (replay_cmd, list_cmd, show_cmd):

@@ -345,8 +345,10 @@ def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selec
     conn = _connect_or_start(mode, ident, files)
     if conn is None:
         return None
+    writes = P.writes(cmd, args)
     try:
-        resp = conn.call(P.request(cmd, selector, args, opts))
+        with _interrupts_held(writes):
+            resp = conn.call(P.request(cmd, selector, args, opts))
     finally:
         conn.close()
     if resp is not None and isinstance(resp.get("bundle"), dict):
@@ -355,11 +357,33 @@ def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selec
         err = resp["error"]
         if err.get("code") == "E/FS_PERMISSIONS":
             raise FsPermissions(str(err.get("message")))
-    writes = P.writes(cmd, args)
     if not writes and mode != "require":
         return None  # the daemon died mid-request: nothing was written, answer in-process
     raise LsCrash(f"the daemon died during {cmd}; the edit may or may not have been applied"
                   if writes else f"the daemon died during {cmd}")
+
+
+@contextlib.contextmanager
+def _interrupts_held(hold: bool) -> Any:
+    """While an applying request is with the daemon, Ctrl-C does not abandon it: the daemon
+    applies (or refuses) regardless, and only its answer says which, so the client waits
+    for that answer and prints it.  Reads and dry runs stay interruptible."""
+    import signal
+    import threading
+
+    if not hold or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if seen:
+            from ..output import note
+
+            note("interrupted while the daemon was applying the edit: waited for its report")
 
 
 class DaemonSteps:

@@ -32,6 +32,7 @@ import orjson
 from ..engine import Engine, Options, error_bundle
 from ..errors import FsPermissions, InternalError, LanserError
 from ..selectors import parse_selector
+from ..selectors.grammar import looks_like_selector
 from ..server.pyenv import PythonEnv, choose_python
 from ..server.session import DEFAULT_TIMEOUT, Session, SessionConfig, kill_process
 from ..workspace import Workspace
@@ -45,11 +46,6 @@ _OPTION_FIELDS = {f.name for f in fields(Options)}
 # (Not E/VERSION_SKEW: whether a ``?v=`` selector's old text is found depends on the
 # snapshot and git object stores, which the workspace digest does not cover.)
 _DETERMINISTIC_CODES = frozenset({0, 2, 3, 4, 71, 72, 75})
-
-
-def looks_like_selector(target: str) -> bool:
-    """A ``symbols``/``diag`` target that is a selector, not a PATH (the engine's rule)."""
-    return target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target
 
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:
@@ -96,6 +92,7 @@ class Service:
         self._engines: dict[Options, _SharedEngine] = {}
         self.requests = 0
         self.session_starts = 0
+        self.dropped_restarts = 0   # in-session restarts of sessions since dropped
         self.disk_changes = 0
 
     # -- session ------------------------------------------------------------------
@@ -131,10 +128,18 @@ class Service:
         self.session.config.timeout = timeout
         return self.session
 
+    @property
+    def server_starts(self) -> int:
+        """Server processes started so far: each session's first start and every restart a
+        session made itself when its server died under a request."""
+        current = self.session.restarts if self.session is not None else 0
+        return self.session_starts + self.dropped_restarts + current
+
     async def drop_session(self) -> None:
         session, self.session = self.session, None
         self.synced = None
         if session is not None:
+            self.dropped_restarts += session.restarts
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.stop(), 15)
 
@@ -364,7 +369,7 @@ class Service:
             "workspace": str(self.ws.root), "server": self.server_name, "python": self.python_opt,
             "cache": self.cache,
             "requests": self.requests, "memoHits": self.memo.hits, "memoEntries": len(self.memo),
-            "coalesced": self.flights.coalesced, "serverStarts": self.session_starts,
+            "coalesced": self.flights.coalesced, "serverStarts": self.server_starts,
             "diskChanges": self.disk_changes, "filesHashed": self.scanner.rehashed,
             "fullScans": self.scanner.full_scans, "watching": self.scanner.watcher.active,
             "serverProcess": {"pid": pid, "alive": self.session_alive(), "rssKb": rss_kb(pid)},

@@ -2,11 +2,11 @@
 
 Pure checks (names, globs, confidence, parsing) and read-only checks against
 the disk (jail, content unchanged since the plan was built, case-only renames).
-None of them writes.  Error choices (see README, "Safe edits"):
+None of them writes.  Error choices (see README, "Safe mutations"):
 
-- invalid new name: :class:`InvalidNewName`, a :class:`BadSelectorSyntax`
-  (E/BAD_SELECTOR_SYNTAX, exit 2): the user typed an argument that cannot be
-  valid, like a malformed selector, and retrying cannot help;
+- invalid new name: :class:`InvalidNewName`, a :class:`BadInput`
+  (E/BAD_INPUT, exit 2): the user typed an argument that cannot be valid, and
+  retrying cannot help (it is not a selector, so not E/BAD_SELECTOR_SYNTAX);
 - path outside the jail, ``--deny``/``--allow`` refusal, case-only rename on a
   case-insensitive file system: E/FS_PERMISSIONS (71);
 - file changed since the plan was read: E/CONTENT_MODIFIED (74);
@@ -16,6 +16,7 @@ None of them writes.  Error choices (see README, "Safe edits"):
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import keyword
 import os
@@ -24,17 +25,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import Ambiguous, ApplyConflict, BadSelectorSyntax, ContentModified, FsPermissions
+from ..errors import Ambiguous, ApplyConflict, BadInput, ContentModified, FsPermissions
 from ..workspace import Workspace, blob_id, decode_source
 from .plan import EditPlan, FileChange
 
 
-class InvalidNewName(BadSelectorSyntax):
-    """A rename's new name is not a Python identifier (exit 2, not retryable)."""
+class InvalidNewName(BadInput):
+    """A rename's new name is not a Python identifier (E/BAD_INPUT, exit 2, not retryable)."""
 
     def __init__(self, message: str, *, name: str, reason: str) -> None:
-        super().__init__(message)
-        self.details = {"newName": name, "reason": reason}
+        super().__init__(message, details={"newName": name, "reason": reason})
 
 
 def check_new_name(name: str) -> str:
@@ -114,9 +114,25 @@ def is_python(path: str) -> bool:
     return path.endswith((".py", ".pyi"))
 
 
+def _python_error_line(text: str) -> int | None:
+    """The 1-based line Python's own parser reports for ``text``, None if it parses."""
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return exc.lineno or 1
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def syntax_error_line(data: bytes, path: str = "") -> int | None:
-    """1-based line of the first syntax error tree-sitter finds, None if it parses cleanly
-    (or is not decodable, which is not this check's business)."""
+    """1-based line of the first syntax error, None if tree-sitter parses the text cleanly
+    (or it is not decodable, which is not this check's business).
+
+    Whether there is an error is tree-sitter's call (independent of the running Python).
+    Where it is comes from Python's parser when that agrees there is one: tree-sitter
+    often wraps everything from the top of the file in one ERROR node, so its first error
+    node can start at line 1 for a colon missing on line 80."""
     try:
         text = decode_source(data, path).text
     except Exception:  # noqa: BLE001 - undecodable: not a parse question
@@ -125,6 +141,9 @@ def syntax_error_line(data: bytes, path: str = "") -> int | None:
     root = tree.root_node
     if not root.has_error:
         return None
+    line = _python_error_line(text)
+    if line is not None:
+        return line
     node = root
     while True:
         for child in node.children:

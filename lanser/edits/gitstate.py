@@ -3,6 +3,15 @@
 A workspace that is not inside a git repository is allowed and reported as
 ``{"git": false}``.  Lanser's own ``.lanser/`` directory never makes a tree
 dirty.
+
+A workspace inside a repository that git refuses to read (``detected dubious
+ownership`` when the checkout belongs to another user, a corrupt index, any
+other failure of ``git status``) is never taken for "no git": its state is
+``{"git": true, "dirty": true, "unreadable": "<git's message>"}`` (unknown
+counts as dirty), and :func:`check_clean` refuses to apply there with
+E/FS_PERMISSIONS (71), ``details.reason = "git-unreadable"``, naming git's
+complaint and the fix, unless ``--allow-dirty`` (the explicit opt-in: apply
+without knowing what git would say).
 """
 
 from __future__ import annotations
@@ -16,12 +25,49 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ApplyConflict, FsPermissions
+from ..errors import ApplyConflict, FsPermissions, LanserError
 from ..workspace import Workspace
 from .plan import EditPlan, FileChange, display_text, git_patch, make_plan
 from . import diff as difflib_
 
 MAX_LISTED = 50
+
+
+class GitUnreadable(FsPermissions):
+    """The workspace is in a git repository, but ``git status`` fails there (E/FS_PERMISSIONS:
+    the dirty-tree guard cannot be honoured, so nothing may be written without --allow-dirty)."""
+
+    def __init__(self, message: str, *, complaint: str) -> None:
+        super().__init__(message, details={"reason": "git-unreadable", "git": complaint})
+        self.git_message = complaint
+
+
+def _git_complaint(ws: Workspace, exc: Exception) -> str:
+    """git's own first error line (``fatal: ...``), else the exception's text; absolute paths
+    of the repository are written ``<repo>`` (bundles carry no machine paths)."""
+    stderr = getattr(exc, "stderr", None)
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr or exc)
+    lines = [ln.strip().strip("'").strip() for ln in text.splitlines() if ln.strip()]
+    found = next((ln for ln in lines if "fatal:" in ln or "error:" in ln), lines[0] if lines else type(exc).__name__)
+    for marker in ("fatal:", "error:"):
+        if marker in found:
+            found = found[found.find(marker):]
+            break
+    roots = {str(ws.root), os.path.realpath(ws.root)}
+    roots |= {str(p) for p in ws.root.parents if str(p) not in ("/", "")}
+    for root in sorted(roots, key=len, reverse=True):
+        found = found.replace(root, "<repo>")
+    return found.replace("'<repo>'", "<repo>").replace("'<repo>", "<repo>").strip().strip("'")
+
+
+def unreadable_error(ws: Workspace, complaint: str) -> GitUnreadable:
+    """The error for a repository git refuses to read, with git's complaint and the fix."""
+    hint = ("; if you trust this checkout, mark it safe: git config --global --add safe.directory "
+            "<its path>" if "dubious ownership" in complaint else "")
+    return GitUnreadable(
+        f"git refuses to read the repository ({complaint}): the dirty-tree check cannot run, so "
+        f"nothing was written{hint}; or pass --allow-dirty to write without the check",
+        complaint=complaint)
 
 
 def _repo(ws: Workspace):  # type: ignore[no-untyped-def]
@@ -42,17 +88,20 @@ def _toplevel(repo) -> Path | None:  # type: ignore[no-untyped-def]
 
 def dirty_paths(ws: Workspace) -> list[str] | None:
     """Workspace-relative paths git reports as modified, staged or untracked
-    (``.lanser/`` excluded), sorted; None when the workspace is not in a git work tree."""
+    (``.lanser/`` excluded), sorted; None when the workspace is not in a git work tree.
+    Raises :class:`GitUnreadable` when it is in one but ``git status`` fails there."""
     repo = _repo(ws)
     if repo is None:
         return None
     try:
         top = _toplevel(repo)
         if top is None:
-            return None
+            return None  # a bare repository: no work tree to be dirty
         out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", str(ws.root))
-    except Exception:  # noqa: BLE001 - git failing to answer is reported as not-a-repo
-        return None
+    except LanserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - git failing to answer is not "no git"
+        raise unreadable_error(ws, _git_complaint(ws, exc)) from None
     finally:
         repo.close()
     items = out.split("\0")
@@ -77,9 +126,13 @@ def dirty_paths(ws: Workspace) -> list[str] | None:
 
 
 def git_state(ws: Workspace) -> dict[str, Any]:
-    """``{"git": false}`` or ``{"git": true, "dirty": bool, "dirtyPaths": [...]}``
-    (at most 50 paths listed, ``dirtyCount`` gives the total)."""
-    paths = dirty_paths(ws)
+    """``{"git": false}``, ``{"git": true, "dirty": bool, "dirtyPaths": [...]}`` (at most 50
+    paths listed, ``dirtyCount`` gives the total), or, for a repository git refuses to read,
+    ``{"git": true, "dirty": true, "unreadable": "<git's complaint>"}``: unknown is dirty."""
+    try:
+        paths = dirty_paths(ws)
+    except GitUnreadable as exc:
+        return {"git": True, "dirty": True, "unreadable": exc.git_message}
     if paths is None:
         return {"git": False}
     out: dict[str, Any] = {"git": True, "dirty": bool(paths)}
@@ -90,9 +143,11 @@ def git_state(ws: Workspace) -> dict[str, Any]:
 
 
 def check_clean(ws: Workspace, allow_dirty: bool = False) -> dict[str, Any]:
-    """Refuse a dirty git work tree unless ``allow_dirty`` (E/FS_PERMISSIONS:
-    a write refused by policy).  Returns the git state for the bundle."""
+    """Refuse a dirty git work tree, or one git refuses to read, unless ``allow_dirty``
+    (E/FS_PERMISSIONS: a write refused by policy).  Returns the git state for the bundle."""
     state = git_state(ws)
+    if state.get("unreadable") and not allow_dirty:
+        raise unreadable_error(ws, state["unreadable"])
     if state.get("dirty") and not allow_dirty:
         raise FsPermissions(
             f"the git work tree has uncommitted changes ({state['dirtyCount']} paths); commit or "

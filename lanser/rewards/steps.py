@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import LanserError, NotFound
+from ..errors import BadInput, NotFound
 
 OPS: tuple[str, ...] = ("query", "patch", "write", "rename", "edit", "reset")
 MUTATING: frozenset[str] = frozenset({"patch", "write", "rename", "edit"})
@@ -30,11 +30,9 @@ _REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
 }
 
 
-class BadStep(LanserError):
-    """A STEPS line that is not a valid step (a parse error of the input: exit 2)."""
-
-    code = "E/BAD_SELECTOR_SYNTAX"
-    exit_code = 2
+class BadStep(BadInput):
+    """A STEPS line that is not a valid step (E/BAD_INPUT, exit 2).  A selector inside a
+    valid step that does not parse is the step's own E/BAD_SELECTOR_SYNTAX instead."""
 
 
 @dataclass(frozen=True)

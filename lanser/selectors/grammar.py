@@ -5,9 +5,10 @@ name the 1-based column of the first bad character (``BadSelectorSyntax``), and
 nothing else may escape :func:`parse_selector` for any input, so the parser
 walks the text left to right and reports where it stopped.
 
-The five string forms (numbers 1-based, columns in the caller's ``--index-io``)::
+The string forms (numbers 1-based, columns in the caller's ``--index-io``)::
 
     PATH@L<line>:C<col>                       cursor
+    PATH:<line>:<col>                         cursor, as compilers (and Lanser's summaries) print it
     PATH@R(<line>,<col>-><line>,<col>)        range (end not before start)
     py://<module>#<qualname>[:<role>]         symbol; role def|sig|body|doc
     ast://<step>/<step>/...                   [module=a.b] [class=C] [def=f] [var=x], then node steps t[N]
@@ -24,6 +25,12 @@ contract is silent:
   ``file://`` URIs are kept verbatim (not decoded): the workspace decodes them.
 * In a cursor/range selector the path ends at the *last* ``@``, so paths may
   contain ``@``.
+* ``PATH:<line>:<col>`` is recognized by its end: text (before the query) that
+  ends in ``:<digits>:<digits>`` after a non-empty path.  No canonical form ends
+  so (``@L..:C<n>`` and ``@R(...)`` do not), so the two never collide; the path
+  is everything before the last two colons (it may contain ``:`` and ``@``).  It
+  parses to the same cursor as ``PATH@L<line>:C<col>``, which is also its
+  canonical form.
 * ``[var=name]`` addresses a module- or class-level assignment; ``[def=f]``
   also matches ``async def``.  ``[module=...]`` may only be the first step,
   bracket steps come before node steps, and there is at least one bracket step.
@@ -68,6 +75,7 @@ _SCHEMES = ("py://", "ast://", "anchor://")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _NODE_TYPE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _PCT_CHARS = frozenset('%"#? &')
+_COMPILER_TAIL = re.compile(r":([0-9]+):([0-9]+)\Z")
 
 
 def _is_control(ch: str) -> bool:
@@ -97,8 +105,8 @@ def parse_selector(text: str, *, indexing: str = "codepoint") -> SelectorSpec:
 
     ``indexing`` is the caller's ``--index-io``: the units of a string
     cursor/range selector's columns (JSON carries its own).  Raises only
-    BadSelectorSyntax for any ``text`` (IndexingUnsupported for a bad
-    ``indexing`` argument, which is the caller's, not the user's, input).
+    BadSelectorSyntax for any ``text`` (BadInput for a bad ``indexing`` argument,
+    an option value rather than selector text).
     """
     check_encoding(indexing)
     if not isinstance(text, str):
@@ -127,6 +135,15 @@ def _parse_cached(text: str, indexing: str) -> SelectorSpec:
     except Exception as exc:  # noqa: BLE001 - a safety net; the tests assert it never fires
         # A bug here must still reach the user as exit 2 with a message, never a traceback.
         fail(f"unparseable selector (internal {type(exc).__name__})", 0)
+
+
+def looks_like_selector(target: str) -> bool:
+    """A ``symbols``/``diag`` target that is a selector, not a PATH: a scheme, JSON, an ``@``
+    (cursor or range) or a ``:<line>:<col>`` ending."""
+    if target.startswith(("{", "py://", "ast://", "anchor://")) or "@" in target:
+        return True
+    tail = _COMPILER_TAIL.search(target, 0, _query_start(target, 0))
+    return tail is not None and tail.start() > 0
 
 
 def spec_from_json(obj: Any) -> SelectorSpec:
@@ -358,10 +375,13 @@ def _with_query(spec_args: dict[str, Any], params: dict[str, Any]) -> SelectorSp
 
 def _parse_position(text: str, indexing: str, fail: _Fail) -> SelectorSpec:
     q = _query_start(text, 0)
+    tail = _COMPILER_TAIL.search(text, 0, q)
+    if tail is not None and tail.start() > 0:
+        return _parse_compiler_cursor(text, q, tail, indexing, fail)
     at = text.rfind("@", 0, q)
     if at < 0:
         _parse_path(text, 0, q, fail)
-        fail("expected '@L<line>:C<col>' or '@R(<line>,<col>-><line>,<col>)' after the path", q)
+        fail("expected '@L<line>:C<col>', '@R(<line>,<col>-><line>,<col>)' or ':<line>:<col>' after the path", q)
     path = _parse_path(text, 0, at, fail)
     i = at + 1
     if text.startswith("L", i):
@@ -388,6 +408,15 @@ def _parse_position(text: str, indexing: str, fail: _Fail) -> SelectorSpec:
     if i != q:
         fail("unexpected text after the position", i)
     return _with_query(args, _parse_query(text, q, args["kind"], fail))
+
+
+def _parse_compiler_cursor(text: str, q: int, tail: re.Match[str], indexing: str, fail: _Fail) -> SelectorSpec:
+    """``PATH:<line>:<col>`` (1-based, as compilers print locations): a cursor."""
+    path = _parse_path(text, 0, tail.start(), fail)
+    line, _ = _parse_int(text, tail.start(1), tail.end(1), fail, what="line", minimum=1)
+    col, _ = _parse_int(text, tail.start(2), tail.end(2), fail, what="column", minimum=1)
+    args: dict[str, Any] = dict(kind="cursor", path=path, line=line - 1, col=col - 1, indexing=indexing)
+    return _with_query(args, _parse_query(text, q, "cursor", fail))
 
 
 def _check_dotted(text: str, start: int, end: int, fail: _Fail, *, what: str) -> str:

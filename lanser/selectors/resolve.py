@@ -20,14 +20,23 @@ Decisions:
   ``Class.prop.deleter`` its other accessors.  Several definitions with the
   same qualname (``if``/``else`` variants) are E/AMBIGUOUS.  With no exact
   match, definitions of the module and same-named definitions of similarly
-  named modules are ranked with Eq. 3.1 (lanser.selectors.ranking) and
-  offered: E/AMBIGUOUS when one shares a name token with the request (or sits
-  where the target was, for ``?v=``), E/NOT_FOUND otherwise.  A renamed,
-  moved or deleted target never resolves silently to another symbol.
+  named modules are ranked with Eq. 3.1 (lanser.selectors.ranking).  When
+  some carry the requested name (the module moved, the class changed, the
+  name is re-exported from elsewhere) they are real candidates: E/AMBIGUOUS
+  with them.  When the name exists nowhere (renamed or deleted), E/NOT_FOUND
+  whose message says "did you mean" and names the look-alikes that share a
+  name token with the request (or sit where the target was, for ``?v=``) as
+  ``py://`` selectors (``details.candidates``).  A renamed, moved or deleted
+  target never resolves silently to another symbol.
 - ast: the same, with the kinds of the bracket steps checked, then node steps
   (lanser.selectors.astpath).  Without ``[module=...]`` all modules are
   searched.
 - anchor: lanser.selectors.anchors scores; tau and margin decide.
+- Queries are asked at the definition's name: when a range or anchor starts in
+  a definition's header before its name (decorators, ``async``, ``def``,
+  ``class``) and covers the name, ``selectionRange`` is the name (the range
+  stays what was selected).  So the anchor ``locate`` mints for a function
+  (``def name(...):``) answers def/refs/hover like the symbol selector does.
 - ``?v=``: when the file's blob id differs, cursor/range/anchor positions are
   carried from the old text into the current one (E/VERSION_SKEW when the old
   text cannot be found) by :func:`map_old_position`: the line diff, plus
@@ -86,6 +95,32 @@ def resolve_selector(spec: SelectorSpec, ws: Workspace, *, original: str, encodi
     handler = {"cursor": session.cursor, "range": session.range, "symbol": session.symbol,
                "ast": session.ast, "anchor": session.anchor}[spec.kind]
     return handler(spec)
+
+
+def token_at(ws: Workspace, src: SourceFile, line: int, col: int, encoding: str) -> tuple[str, str] | None:
+    """(tree-sitter node type, text) of the token at a 0-based position (``col`` in ``encoding``
+    units), or of the one ending there (an identifier's end is still on it); None past the
+    text.  ``identifier`` is the only type a name has: keywords, operators, comments and string
+    contents are other types."""
+    lines = src.lines
+    if not 0 <= line < len(lines):
+        return None
+    session = _Session(ws, encoding, ScoringSettings(), "", "", mint=False)
+    session._sources[src.rel] = src
+    idx = session.index(src.rel)
+    cp = to_codepoints(lines[line], col, encoding)
+    row, bcol = idx.point_from_cp(line, cp)
+    root = idx.tree.root_node
+    found: tuple[str, str] | None = None
+    for at in ((row, bcol), (row, bcol - 1)) if bcol > 0 else ((row, bcol),):
+        node = root.descendant_for_point_range(at, at)
+        if node is None or node.child_count or node.start_point == node.end_point:
+            continue
+        text = (node.text or b"").decode("utf-8", "replace")
+        if node.type == "identifier":
+            return node.type, text
+        found = found or (node.type, text)
+    return found
 
 
 def _version(doc_version: str | None) -> str | None:
@@ -254,8 +289,28 @@ class _Session:
             relocated.update(method="diff", **{"from": [spec.line, spec.col, spec.end_line, spec.end_col],
                                                 "to": rng})
         anchor_cp = (self._offset(src, *start), self._offset(src, *end))
-        return self._resolution(src, rng, rng, confidence=1.0, anchor_cp=anchor_cp,
+        sel, sym = self._definition_name(src, rng, (start, end))
+        return self._resolution(src, rng, sel or rng, confidence=1.0, symbol=sym, anchor_cp=anchor_cp,
                                 relocated=relocated, scoring=False)
+
+    def _definition_name(self, src: SourceFile, rng: Sequence[int],
+                         cps: tuple[tuple[int, int], tuple[int, int]]) -> tuple[list[int] | None, str | None]:
+        """(name range, symbolId) of the innermost definition whose header the range starts in,
+        before the name, and whose name the range covers; (None, None) when there is none."""
+        if rng[:2] == rng[2:]:
+            return None, None
+        idx = self.index(src.rel)
+        s = idx.point_from_cp(*cps[0])
+        e = idx.point_from_cp(*cps[1])
+        best: Definition | None = None
+        for d in idx.definitions:
+            if d.def_span[0] <= s < d.name_span[0] and d.name_span[1] <= e and \
+                    (best is None or d.def_span[0] > best.def_span[0]):
+                best = d
+        if best is None:
+            return None, None
+        return (idx.range_in(best.name_span, self.encoding),
+                symbol_id(module_name_for(self.ws, src.rel), best.qualname, best.kind, best.overload))
 
     def _symbol_at(self, src: SourceFile, line: int, cp: int) -> str | None:
         """symbolId of the definition whose name the cursor is on; the file is parsed
@@ -415,12 +470,15 @@ class _Session:
                         for d in idx.definitions if d.name == name)
         offered = [c for c in ranked(pool)
                    if c.features["J_token"] > 0 or c.features["s_prox"] >= FUZZY_OFFER]
-        top = [c.to_json() for c in offered[: self.settings.top_k]]
-        if offered:
-            raise Ambiguous(f"{what}: {reason}; {len(offered)} similar definition(s), none identical",
-                            candidates=top)
-        raise NotFound(f"{what}: {reason}", details={"candidates": [
-            c.to_json() for c in ranked(pool)[: self.settings.top_k]]} if pool else None)
+        same_name = [c for c in offered if c.label is not None and _label_name(c.label) == name]
+        if same_name:
+            raise Ambiguous(f"{what}: {reason}; {len(same_name)} definition(s) named {name!r} elsewhere",
+                            candidates=[c.to_json() for c in same_name[: self.settings.top_k]])
+        shown = offered[: self.settings.top_k]
+        mean = (f"; did you mean: {', '.join('py://' + str(c.label) for c in shown)}" if shown else "")
+        listed = shown or ranked(pool)[: self.settings.top_k]
+        raise NotFound(f"{what}: {reason}; {name!r} exists nowhere in the workspace{mean}",
+                       details={"candidates": [c.to_json() for c in listed]} if listed else None)
 
     # -- anchors -----------------------------------------------------------
     def anchor(self, spec: SelectorSpec) -> Resolution:
@@ -447,8 +505,9 @@ class _Session:
         sym = (symbol_id(module_name_for(self.ws, src.rel), d.qualname, d.kind, d.overload)
                if d is not None else None)
         anchor_cp = (self._offset(src, best.range[0], s_cp), self._offset(src, best.range[2], e_cp))
-        return self._resolution(src, best.range, best.selection_range, confidence=best.score,
-                                symbol=sym, disambiguation=top, anchor_cp=anchor_cp,
+        name, name_sym = self._definition_name(src, best.range, ((best.range[0], s_cp), (best.range[2], e_cp)))
+        return self._resolution(src, best.range, name or best.selection_range, confidence=best.score,
+                                symbol=name_sym or sym, disambiguation=top, anchor_cp=anchor_cp,
                                 relocated=relocated)
 
     def _anchor_by_diff(self, spec: SelectorSpec, src: SourceFile, old: str, cands: list[Candidate],
@@ -514,6 +573,11 @@ def map_old_position(old: str, new: str, line: int, cp: int) -> tuple[int, int] 
         shift = (len(new_line) - len(new_line.lstrip())) - (len(old_line) - len(old_line.lstrip()))
         return found[0], max(0, min(len(new_line.rstrip("\r")), cp + shift))
     return mapped
+
+
+def _label_name(label: str) -> str:
+    """The last name of a definition candidate's label ``module#Qual.name[?overload=N]``."""
+    return label.split("#", 1)[-1].split("?", 1)[0].rsplit(".", 1)[-1]
 
 
 def _word_at(line: str, cp: int) -> str:

@@ -37,23 +37,42 @@ _TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found|No in
 
 
 class RawResultProtocol(LanguageServerProtocol):
-    """Keeps each response's raw ``result``/``error`` and reports every frame to a hook."""
+    """Keeps each response's raw ``result``/``error`` and reports every frame to a hook.
+
+    pygls decodes a frame with ``json.loads(body, object_hook=structure_message)``, so
+    ``structure_message`` sees every nested JSON object of a message, innermost first, and
+    the message itself last.  The frame hook therefore hears a received message in
+    :meth:`handle_message` (called once per frame, right after decoding), as the last
+    object decoded: one frame per JSON-RPC message.  A message pygls cannot structure is
+    reported from ``structure_message`` when that fails (it has ``jsonrpc``; a nested
+    object does not), since ``handle_message`` is then never called.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.raw_results: dict[Any, dict[str, Any]] = {}
         self.frame_hook: FrameHook | None = None
+        self._decoded: dict[str, Any] | None = None  # the last object decoded: the message, at the end
 
     def structure_message(self, data: dict[str, Any]) -> Any:
-        if self.frame_hook is not None:
-            self.frame_hook("recv", data)
+        self._decoded = data
         if "id" in data and "method" not in data and "jsonrpc" in data:
             self._result_types.pop(data["id"], None)
             self.raw_results[data["id"]] = {k: data[k] for k in ("result", "error") if k in data}
             return JsonRPCResponseMessage(id=data["id"], jsonrpc=data["jsonrpc"], result=None)
-        return super().structure_message(data)
+        try:
+            return super().structure_message(data)
+        except Exception:
+            self._report_received()
+            raise
+
+    def _report_received(self) -> None:
+        data, self._decoded = self._decoded, None
+        if self.frame_hook is not None and data is not None:
+            self.frame_hook("recv", data)
 
     def handle_message(self, message: Any) -> None:
+        self._report_received()
         # Responses (what a warm session mostly receives) skip pygls' dispatch, whose
         # runtime ``Protocol`` isinstance checks cost more than the rest of handling one.
         if (type(message) is JsonRPCResponseMessage and message.jsonrpc == JsonRPCProtocol.VERSION

@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UnsupportedCap
+from ..errors import BadInput, UnsupportedCap
 
 PINNED = {"pyright": "1.1.407", "basedpyright": "1.40.2"}
 SERVERS = tuple(PINNED)
@@ -84,7 +84,8 @@ def node_binary() -> str:
 def server_spec(name: str = "pyright") -> ServerSpec:
     """Locate a pinned server; an unknown or missing one is E/UNSUPPORTED_CAP."""
     if name not in PINNED:
-        raise UnsupportedCap(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}")
+        raise BadInput(f"unknown server {name!r} (--server); choose one of {', '.join(SERVERS)}",
+                       details={"option": "--server", "value": name})
     pkg = _package_dir(name)
     if name == "pyright":
         dist = pkg / "dist" if pkg else None
