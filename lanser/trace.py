@@ -16,6 +16,10 @@ A trace file holds *runs* (one per ``lanser`` process or batch), each made of
 ``check`` is the SHA-256 of the run's ``run`` line and the operation's preceding
 lines (as written), so an edited line is detected before anything is replayed.
 
+``env`` events are facts read from the machine's environment that steer what
+the run asked the server (which installed libraries reach a workspace module:
+lanser/diagnostics/libraries.py); replay answers from them too.
+
 ``git`` events are the answers git gave about the work tree (the dirty-tree
 check of an apply, and whether a reward run may write): replay answers from
 them, like it answers the server from the frames, so it needs no git either.
@@ -50,7 +54,7 @@ if TYPE_CHECKING:
     from .tracereplay import ReplayResult
 
 TRACE_FORMAT = "lanser-trace-v2"
-EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
+EVENTS = ("run", "op-start", "frame", "git", "env", "workspace", "bundle", "record", "op-end")
 
 GitAnswer = Any
 """One recorded git answer: a list of dirty paths, None (no git work tree), or
@@ -196,6 +200,7 @@ class Recorder:
         self.run = uuid.uuid4().hex
         self.op = 0
         self._frames: list[dict[str, Any]] = []
+        self._env: list[dict[str, Any]] = []
         self._git: list[GitAnswer] = []
         self._header = False
         self._run_line = ""  # this run's run line, as written (part of every operation's check)
@@ -209,10 +214,15 @@ class Recorder:
             raise FsPermissions(f"cannot write trace file {os.fspath(path)!r}: {exc.strerror or exc}") from None
         _observe_git()
         _GIT_LISTENERS.add(self)
+        engine.fact_listeners.append(self.env)
 
     def frame(self, direction: str, msg: dict[str, Any]) -> None:
         """The client's frame hook: every JSON-RPC message, both directions."""
         self._frames.append({"dir": direction, "msg": msg})
+
+    def env(self, fact: str, question: Any, answer: Any) -> None:
+        """One fact read from the environment (the engine tells every fact it reads)."""
+        self._env.append({"fact": fact, "question": question, "answer": answer})
 
     def git(self, dirty_paths: list[str] | None, *, unreadable: str | None = None) -> None:
         """One answer of git about the work tree (None: not a git work tree; ``unreadable``:
@@ -238,6 +248,7 @@ class Recorder:
         self.op += 1
         frames, self._frames = self._frames, []
         answers, self._git = self._git, []
+        facts, self._env = self._env, []
         ws = self.engine.ws
         base = {"run": self.run, "op": self.op}
         lines: list[str] = []
@@ -252,6 +263,7 @@ class Recorder:
                            "options": self.engine.options.to_json()})]
         op_lines += [_line({"event": "frame", **base, **fr}) for fr in frames]
         op_lines += [_line({"event": "git", **base, **_git_fields(a)}) for a in answers]
+        op_lines += [_line({"event": "env", **base, **f}) for f in facts]
         op_lines.append(_line({"event": "workspace", **base, "files": files}))
         op_lines += [_line({"event": "bundle", **base, "bundle": b}) for b in bundles]
         op_lines += [_line({"event": "record", **base, "record": r}) for r in records]
@@ -345,6 +357,7 @@ class Operation:
     end: dict[str, Any]
     git: list[GitAnswer] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    env: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cmd(self) -> str:
@@ -450,7 +463,7 @@ def read_trace(path: str) -> list[Run]:
                 raise _corrupt(path, n, f"operation {current['op']} has no end")
             if not isinstance(op, int) or not isinstance(ev.get("cmd"), str) or not isinstance(ev.get("args"), dict):
                 raise _corrupt(path, n, "op-start without op, cmd or args")
-            current = {"run": run_id, "op": op, "start": ev, "frames": [], "git": [], "files": None,
+            current = {"run": run_id, "op": op, "start": ev, "frames": [], "git": [], "env": [], "files": None,
                        "bundles": [], "records": []}
             raw_lines = [line]
             continue
@@ -470,6 +483,10 @@ def read_trace(path: str) -> list[Run]:
                 current["git"].append({"unreadable": ev["unreadable"]})
             else:
                 current["git"].append(ev["dirtyPaths"])
+        elif kind == "env":
+            if not isinstance(ev.get("fact"), str) or "question" not in ev or "answer" not in ev:
+                raise _corrupt(path, n, "env event without fact, question or answer")
+            current["env"].append({"fact": ev["fact"], "question": ev["question"], "answer": ev["answer"]})
         elif kind == "workspace":
             files = ev.get("files")
             if not isinstance(files, dict) or not all(v is None or isinstance(v, str) for v in files.values()):
@@ -505,7 +522,8 @@ def read_trace(path: str) -> list[Run]:
                 raise _corrupt(path, n, f"operation {op}: op-end names another bundle")
             index += 1
             runs[run_id].ops.append(Operation(index, run_id, int(current["op"]), current["start"], current["frames"],
-                                              current["files"], bundles, ev, current["git"], current["records"]))
+                                              current["files"], bundles, ev, current["git"], current["records"],
+                                              current["env"]))
             current = None
             continue
         raw_lines.append(line)

@@ -225,6 +225,7 @@ class ReplayEngine(Engine):
         self.replay_session: ReplaySession | None = None
         self.on_mismatch: Callable[[str], None] | None = None
         self._current_op = 0
+        self.facts: list[dict[str, Any]] = []  # the current operation's env answers, in order
         old_root = str(run.header["rootUri"])
 
         def factory(ws: Workspace, config: SessionConfig) -> Session:
@@ -250,6 +251,25 @@ class ReplayEngine(Engine):
         if self.replay_session is not None:
             self.replay_session.current_op = op
             self.replay_session.mismatch = None
+
+    def library_fact(self, external: frozenset[str], workspace_tops: frozenset[str],
+                     stdlib: frozenset[str]) -> frozenset[str]:
+        """The recorded answer to the same question (the environment is not read)."""
+        question = sorted(external)
+        if not self.facts:
+            raise self._mismatch("replay asked the environment about libraries more often than recorded")
+        fact = self.facts.pop(0)
+        if fact.get("fact") != "libraries" or fact.get("question") != question:
+            raise self._mismatch("replay asked the environment another question than recorded")
+        answer = fact.get("answer")
+        if not isinstance(answer, list) or not all(isinstance(a, str) for a in answer):
+            raise self._mismatch("the recorded libraries answer is not a list of names")
+        return frozenset(answer)
+
+    def _mismatch(self, why: str) -> ReplayMismatch:
+        if self.on_mismatch is not None:
+            self.on_mismatch(why)
+        return ReplayMismatch(why)
 
     def unanswered(self, op: int) -> bool:
         """Whether operation ``op`` recorded requests the replay did not make."""
@@ -429,6 +449,7 @@ class _RunReplay:
             if why is not None:
                 return ReplayResult(op, "mismatch", why)
         engine.begin(op.op)
+        engine.facts = list(op.env)
         self.oracle.begin(op)
         self.first = None
         records: list[dict[str, Any]] = []
@@ -486,6 +507,8 @@ class _RunReplay:
         reason = self.first
         if reason is None and session is not None and engine.unanswered(op.op):
             reason = "replay made fewer requests than were recorded"
+        if reason is None and engine.facts:
+            reason = "replay asked the environment less often than recorded"
         if reason is None and self.oracle.answers:
             reason = "replay asked git about the work tree less often than recorded"
         if reason is None and canonical_bytes(error) != canonical_bytes(op.end.get("error")):

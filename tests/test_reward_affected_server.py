@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_tree
+from conftest import run_cli, write_tree
 
 from lanser.diagnostics.workspace import flatten, pull_files
 from lanser.engine import Engine, Options
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.server
 
 
 
-def replay(ws: Path, steps: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str] | None]]:
+def replay(ws: Path, steps: list[dict[str, Any]],
+           python: str | None = None) -> list[tuple[dict[str, Any], list[str] | None]]:
     """Run ``steps``; after each, compare the counts with the pinned CLI on the same tree.
     Returns (record, files the step pulled; None = all) per step."""
     items = parse_steps("".join(json.dumps(s) + "\n" for s in steps))
@@ -35,12 +38,12 @@ def replay(ws: Path, steps: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
         try:
             runner = TrajectoryRunner(engine, RewardOptions(severities=("error", "warning"), by_file="all"))
             await runner.start()
-            assert count_by_severity(runner.diagnostics) == count_by_severity(run_pyright_json(ws), ws)
+            assert count_by_severity(runner.diagnostics) == count_by_severity(run_pyright_json(ws, python_path=python), ws)
             for item in items:
                 assert isinstance(item, Step)
                 rec = await runner.run_step(item)
                 assert rec["status"] == "ok", rec.get("error")
-                assert rec["diagnostics"] == count_by_severity(run_pyright_json(ws), ws), item.id
+                assert rec["diagnostics"] == count_by_severity(run_pyright_json(ws, python_path=python), ws), item.id
                 out.append((rec, runner.last_pulled))
         finally:
             await engine.close()
@@ -130,6 +133,60 @@ def test_unsure_steps_pull_everything(tmp_path):
     assert pulled[2] == set()
     assert pulled[4] is None  # import cycles are checked: any Python change pulls everything
     assert results[4][0]["diagnostics"]["errors"] > results[3][0]["diagnostics"]["errors"]  # c -> d -> c
+
+
+def library_venv(ws: Path, files: dict[str, str]) -> str:
+    """A virtual environment in the workspace's ``.venv`` (the server analyses with it) whose
+    site-packages hold ``files``; returns its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(ws / ".venv")], check=True)
+    site = next((ws / ".venv" / "lib").glob("python3*/site-packages"))
+    write_tree(site, files)
+    return str(ws / ".venv" / "bin" / "python")
+
+
+def test_a_library_that_imports_a_workspace_module(tmp_path):
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "",
+        "pkg/base.py": "def value() -> int:\n    return 1\n",
+        "uses_lib.py": "import mylib\n\nn: int = mylib.twice()\n",   # reaches pkg.base through mylib
+        "uses_other.py": "import otherlib\n\nm: int = otherlib.one()\n",  # a library that does not
+    })
+    python = library_venv(ws, {
+        "mylib/__init__.py": "from .impl import twice\n",
+        "mylib/impl.py": "from pkg.base import value\n\n\ndef twice():\n    return value() * 2\n",
+        "otherlib/__init__.py": "def one():\n    return 1\n",
+    })
+    results = replay(ws, [
+        {"id": "retype", "op": "write", "path": "pkg/base.py", "content": "def value() -> str:\n    return '1'\n"},
+    ], python=python)
+    assert results[0][0]["diagnostics"]["errors"] == 1  # uses_lib.py: str * 2 is a str now
+    assert set(results[0][1] or ()) == {"pkg/base.py", "uses_lib.py"}  # not uses_other.py
+
+
+def test_the_library_fact_is_recorded_and_replayed_from_the_trace(tmp_path):
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "",
+        "pkg/base.py": "def value() -> int:\n    return 1\n",
+        "uses_lib.py": "import mylib\n\nn: int = mylib.twice()\n",
+    })
+    library_venv(ws, {"mylib/__init__.py": "from pkg.base import value\n\n\ndef twice():\n    return value() * 2\n"})
+    steps = tmp_path / "steps.jsonl"
+    steps.write_text(json.dumps({"op": "write", "path": "pkg/base.py",
+                                 "content": "def value() -> str:\n    return '1'\n"}) + "\n{\"op\": \"reset\"}\n")
+    trace = tmp_path / "trace.jsonl"
+    rec = run_cli("reward", str(steps), "-w", str(ws), "--in-memory", "--trace-file", str(trace))
+    assert rec.code == 0, rec.err
+    events = [json.loads(line) for line in trace.read_text("utf-8").splitlines()]
+    facts = [e for e in events if e["event"] == "env"]
+    assert [(f["fact"], f["question"], f["answer"]) for f in facts] == [("libraries", ["mylib"], ["mylib"])]
+    # The library is gone: a replay that read the environment would pull fewer files and differ.
+    shutil.rmtree(next((ws / ".venv" / "lib").glob("python3*/site-packages")) / "mylib")
+    out = run_cli("trace", "replay", str(trace), "-w", str(ws), "--records")
+    assert out.code == 0, out.err
+    assert out.out == rec.out
+    # An answer edited in the trace is caught before anything is replayed.
+    trace.write_text(trace.read_text("utf-8").replace('"answer":["mylib"]', '"answer":[]'), encoding="utf-8")
+    assert run_cli("trace", "replay", str(trace), "-w", str(ws)).code == 76
 
 
 BASE = ("def value() -> int:\n    return 1\n\n\nclass Box:\n    def get(self) -> int:\n        return 1\n")
