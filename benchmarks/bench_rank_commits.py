@@ -73,7 +73,6 @@ import ast
 import builtins
 import json
 import keyword
-import os
 import random
 import re
 import shutil
@@ -97,7 +96,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line  # noqa: E402
 from lanser.edits.diff import file_diff, split_keepends  # noqa: E402
 from lanser.rewards.api import RewardScorer  # noqa: E402
-from lanser.rewards.formula import DEFAULT_WEIGHTS, process_reward  # noqa: E402
+from lanser.rewards.formula import process_reward  # noqa: E402
 from lanser.rewards.terms import counted, diag_term  # noqa: E402
 
 KINDS = ("name", "attr", "import", "arity")
