@@ -1003,7 +1003,7 @@ def verify_configs(commit: Commit, variants: list[tuple[str, dict[str, tuple[str
 
 # -- driver -----------------------------------------------------------------------------------
 
-def materialise(git: Git, commit: Commit, dest: Path) -> None:
+def materialise(git: Git, commit: Commit, dest: Path, settings: dict[str, Any] | None = None) -> None:
     dest.mkdir(parents=True)
     git.archive(commit.parent, commit.roots, dest)
     for junk in dest.rglob("__pycache__"):
@@ -1011,6 +1011,7 @@ def materialise(git: Git, commit: Commit, dest: Path) -> None:
     config: dict[str, Any] = {"include": commit.roots}
     if any(r.startswith("src/") for r in commit.roots):
         config["extraPaths"] = ["src"]
+    config.update(settings or {})
     (dest / "pyrightconfig.json").write_text(json.dumps(config) + "\n", encoding="utf-8")
 
 
@@ -1045,7 +1046,7 @@ def run_repo(git: Git, args: argparse.Namespace, python: str, tmp: Path, log: Ca
     verify_bad: list[str] = []
     for n, (commit, corrupt) in enumerate(selected):
         work = tmp / git.name / commit.sha[:12]
-        materialise(git, commit, work / "base")
+        materialise(git, commit, work / "base", args.pyright_settings)
         variants = [("real", commit.files)]
         for c in corrupt:
             files = dict(commit.files)
@@ -1158,6 +1159,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="re-score the first N commits of each repo with scorers built per config (default 2)")
     ap.add_argument("--python", help="interpreter whose environment pyright resolves imports in "
                                      "(default: an empty venv made for the run)")
+    ap.add_argument("--pyright-settings", type=json.loads, default={}, metavar="JSON",
+                    help='merged into the pyrightconfig.json written for every base tree, e.g. '
+                         '\'{"enableTypeIgnoreComments": false, "pythonPlatform": "All"}\'')
     ap.add_argument("--examples", type=int, default=8, help="examples printed per config")
     ap.add_argument("--json", help="write every pair and the summary here")
     ap.add_argument("--dry-run", action="store_true", help="only select commits and print the corruptions")
@@ -1176,8 +1180,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     pairs = pairs_of(results)
-    print(f"pairs: {len(pairs)} from {sum(len(r['commits']) for r in results)} commits; seed {args.seed}")
+    print(f"pairs: {len(pairs)} from {sum(len(r['commits']) for r in results)} commits; seed {args.seed}; "
+          f"pyrightconfig.json: include = the package dirs (+ extraPaths src), "
+          f"settings {json.dumps(args.pyright_settings)}; imports resolve in "
+          f"{args.python or 'an empty venv'}")
     for r in results:
+        print(f"  {r['repo']}: commits skipped on the way: {r['skipped']}")
         t = r["timing"]
         print(f"  {r['repo']}: {r['path']} {r['range']} packages {','.join(r['packages'])}; "
               f"{len(r['commits'])} commits; server start+first check {t['cold_s']:.1f}s total, "
