@@ -1,7 +1,8 @@
 """How often does a reward configuration rank a REAL edit above a CORRUPTED copy of it?
 
     .venv/bin/python benchmarks/bench_rank_commits.py --repo PATH [--repo PATH ...]
-        [--rev REV] [--commits 60] [--limit N] [--seed 0] [--verify 2] [--json OUT] [--keep]
+        [--rev REV] [--commits 60] [--limit N] [--seed 0] [--verify 2] [--pyright-settings JSON]
+        [--python PY] [--dry-run] [--json OUT] [--keep]
 
 Pairs are built at run time from the git history of each ``--repo`` (a clone or
 a bare git directory; nothing of it is copied into this repository):
@@ -11,15 +12,17 @@ a bare git directory; nothing of it is copied into this repository):
   directories under ``src/`` with an ``__init__.py`` at ``--rev``, or
   ``--package NAME``; found at ``src/NAME`` or ``NAME`` in each commit), at
   most ``--max-files`` files and ``--max-lines`` changed lines there, with at
-  least one added line, and whose package files all decode as UTF-8 and parse
-  with this interpreter's ``ast``.  Tests, docs and everything else the commit
-  touched is left out.  The first ``--commits`` such commits are taken.
+  least one added line, whose package files all decode as UTF-8 and parse
+  with this interpreter's ``ast``, that change code (not only docstrings,
+  comments or layout) and that offer at least one corruption target.  Tests,
+  docs and everything else the commit touched is left out.  The first
+  ``--commits`` such commits are taken (``--limit N`` for a quick run).
 * **Base and real edit.**  Base = the parent's package directories, extracted
   with ``git archive`` into a temporary directory, plus a ``pyrightconfig.json``
   written by this script: ``include`` = the package directories,
-  ``extraPaths: ["src"]`` for a src layout (the repository's own pyright
-  settings are not used: attrs', for instance, includes only a typing test
-  file).  Imports resolve in an empty virtual environment made for the run
+  ``extraPaths: ["src"]`` for a src layout, updated with ``--pyright-settings``
+  (the repository's own pyright settings are not used: attrs', for instance,
+  include only a typing test file).  Imports resolve in an empty virtual environment made for the run
   (``--python`` to choose another), so third-party imports are unresolved.
   The real edit is the commit's change of those ``.py`` files, as one
   ``patch`` step (Lanser's own git-style diff writer).
@@ -494,10 +497,6 @@ class Corruption:
     what: str
     text: str
     needed: bool = True  # import: a name the new lines use (else: one the file uses)
-
-
-def _dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")
 
 
 def corrupt_name(path: str, src: Src, added: set[int], rng: random.Random, words: set[str]) -> Corruption | None:
