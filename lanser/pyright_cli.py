@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .bundles.normalize import count_diagnostics
+from .bundles.normalize import canonical_message, count_diagnostics
 from .errors import InternalError, LsCrash, LsTimeout, NotFound
 from .server.pyenv import server_env
 from .server.registry import server_spec
@@ -100,7 +100,7 @@ def normalize_diagnostics(result: dict[str, Any],
                       end.get("line", 0), end.get("character", 0)],
             "severity": diag.get("severity", "error"),
             "code": diag.get("rule"),
-            "message": diag.get("message", ""),
+            "message": canonical_message(diag.get("message", "")),
             "source": "Pyright",
         })
     out.sort(key=lambda d: (d["path"], d["range"], d["severity"], d["code"] or "", d["message"]))

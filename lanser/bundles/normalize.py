@@ -7,6 +7,7 @@ replays into byte-identical bundles.  Every list is sorted by
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -102,12 +103,81 @@ def symbols(raw: Any, rel: str) -> list[dict[str, Any]]:
     return sort_locations(out, "qualname", "kind")
 
 
+def _split(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside brackets."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _inner_sorted(member: str) -> str:
+    """``member`` with the contents of each outermost bracket group canonicalized."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(member):
+        if ch in "[(":
+            if depth == 0:
+                out.append(member[start:i + 1])
+                start = i + 1
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+            if depth == 0:
+                out.append(", ".join(_param_sorted(p) for p in _split(member[start:i], ", ")))
+                start = i
+    out.append(member[start:])
+    return "".join(out) if depth == 0 else member
+
+
+def _param_sorted(part: str) -> str:
+    """One item of a bracket group; a parameter ``name: type`` keeps its name in front."""
+    head = _split(part, ": ")
+    if len(head) > 1:
+        return head[0] + ": " + _sorted_unions(part[len(head[0]) + 2:])
+    return _sorted_unions(part)
+
+
+def _sorted_unions(text: str) -> str:
+    """``text`` (a type pyright printed) with the members of every union, at any depth, sorted."""
+    members = [_inner_sorted(m) for m in _split(text, " | ")]
+    return " | ".join(sorted(members)) if len(members) > 1 else members[0]
+
+
+_QUOTED = re.compile(r'"([^"\n]*)"')
+
+
+def canonical_message(message: str) -> str:
+    """Pyright's message with the members of each quoted union type in sorted order.
+
+    Pyright prints a union in the order its members were first evaluated, and that order
+    depends on which files the server happened to check first: a warm server re-checking one
+    file can print ``str | Unknown | Any`` where a cold ``pyright --outputjson`` printed
+    ``str | Any | Unknown`` -- and, evaluating one node twice, report both (pyright drops a
+    repeated diagnostic only when its text repeats exactly).  Sorted members make the text
+    independent of that order, so the same problem has the same text and is counted once.
+    """
+    if " | " not in message:
+        return message
+    return _QUOTED.sub(lambda m: '"' + _sorted_unions(m.group(1)) + '"', message)
+
+
 def diagnostic(item: dict[str, Any], path: str) -> dict[str, Any]:
     code = item.get("code")
     return {"path": path, "range": flat_range(item["range"]),
             "severity": SEVERITIES.get(item.get("severity", 1), "error"),
             "code": str(code) if code is not None else None,
-            "message": item.get("message", ""), "source": item.get("source")}
+            "message": canonical_message(item.get("message", "")), "source": item.get("source")}
 
 
 def diagnostics(by_file: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -148,8 +148,9 @@ class FileSet:
 
     # -- pyright's SourceEnumerator ------------------------------------------------------------------
     def enumerate(self) -> list[str]:
-        """Every file the server checks, workspace-relative, sorted (files outside the
-        workspace that an include reaches through a symlink are left out)."""
+        """Every file the server checks, workspace-relative, in the order pyright finds (and
+        the CLI checks) them: each directory's files by name, then its subdirectories (files
+        outside the workspace that an include reaches through a symlink are left out)."""
         found: dict[str, None] = {}
         for spec in self.include:
             if _in_path(spec.wildcard_root, self.exclude):
@@ -162,8 +163,7 @@ class FileSet:
                 found[spec.wildcard_root] = None
             elif stat.S_ISDIR(st.st_mode):
                 self._walk(spec, found)
-        out = {rel for rel in (self._rel(p) for p in found) if rel}
-        return sorted(out)
+        return list(dict.fromkeys(rel for rel in (self._rel(p) for p in found) if rel))
 
     def _walk(self, spec: FileSpec, found: dict[str, None]) -> None:
         seen: set[str] = set()

@@ -107,6 +107,11 @@ class ChangeTracker:
         self._spare.clear()
         self._graph = None
 
+    def prepare(self, text_of: Callable[[str], str | None]) -> None:
+        """Build the import graph and ask the library fact now (at the start, not on the first
+        step's clock)."""
+        self._libraries(self._update_graph({}, text_of))
+
     # -- a step --------------------------------------------------------------------------------
     def note(self, path: str, before: bytes | None, after: bytes | None) -> None:
         """A file the step changed (``before`` is what the server saw until now)."""

@@ -36,8 +36,13 @@ COUNTED = {"error": "errors", "warning": "warnings", "information": "information
 
 
 def normalize_file(rel: str, raw: Iterable[dict[str, Any]]) -> tuple[Diag, ...]:
-    """One file's raw LSP diagnostics as bundle diagnostics, in the bundle's order."""
-    return tuple(N.sort_locations((N.diagnostic(d, rel) for d in raw), "severity", "code", "message"))
+    """One file's raw LSP diagnostics as bundle diagnostics, in the bundle's order, repeats
+    dropped (a node evaluated twice, once per union order: :func:`N.canonical_message`)."""
+    out: dict[tuple[Any, ...], Diag] = {}
+    for item in raw:
+        d = N.diagnostic(item, rel)
+        out.setdefault((*d["range"], d["severity"], d["code"], d["message"]), d)
+    return tuple(N.sort_locations(out.values(), "severity", "code", "message"))
 
 
 def flatten(per_file: PerFile, files: Iterable[str] | None = None) -> list[Diag]:
@@ -108,7 +113,8 @@ class WorkspaceDiagnostics:
     def __init__(self, session: Session, fileset: FileSet | None = None) -> None:
         self.session = session
         self.fileset = fileset or FileSet(read_config(session.ws.root))
-        self.checked: set[str] = set(self.fileset.enumerate())
+        self.order: list[str] = self.fileset.enumerate()  # the order the CLI checks them in
+        self.checked: set[str] = set(self.order)
         self.snapshot = Snapshot({}, {"errors": 0, "warnings": 0, "informations": 0})
 
     def track(self, created: Iterable[str] = (), deleted: Iterable[str] = ()) -> None:
@@ -125,8 +131,12 @@ class WorkspaceDiagnostics:
         return await pull_files(self.session, targets)
 
     async def pull_all(self) -> Snapshot:
-        """Every checked file's diagnostics now (also the new snapshot)."""
-        self.snapshot = Snapshot.of(await self.pull(self.checked))
+        """Every checked file's diagnostics now (also the new snapshot), asked in the order the
+        CLI checks them: a file's diagnostics can depend on which files were checked first."""
+        order = [rel for rel in self.order if rel in self.checked]
+        order += sorted(self.checked - set(order))
+        found = await pull_files(self.session, order)
+        self.snapshot = Snapshot.of({rel: found.get(rel, ()) for rel in self.checked})
         return self.snapshot
 
     async def refresh(self, rels: Iterable[str]) -> tuple[Snapshot, dict[str, tuple[Diag, ...] | None]]:

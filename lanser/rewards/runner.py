@@ -239,6 +239,7 @@ class TrajectoryRunner:
         finally:
             await parsing
         self.tracker.reset(files)
+        self.tracker.prepare(self._text)
         self._restarts = session.restarts
         self.last_pulled = None
         self._texts_before.clear()
