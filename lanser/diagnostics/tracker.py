@@ -112,6 +112,16 @@ class ChangeTracker:
         step's clock)."""
         self._libraries(self._update_graph({}, text_of))
 
+    def absorb(self, files: Iterable[str], paths: Iterable[str], text_of: Callable[[str], str | None]) -> None:
+        """The workspace switched to another state whose diagnostics are known (``files``: its
+        Python files; ``paths``: the files that differ): parse them, pull nothing."""
+        self.files = set(files)
+        self.pending.clear()
+        self.before.clear()
+        self.same_type.clear()
+        self._check = None
+        self._update_graph({rel: "changed" for rel in paths}, text_of)
+
     # -- a step --------------------------------------------------------------------------------
     def note(self, path: str, before: bytes | None, after: bytes | None) -> None:
         """A file the step changed (``before`` is what the server saw until now)."""

@@ -132,6 +132,18 @@ class _Delta:
     texts_after: Mapping[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class RunnerState:
+    """One in-memory trajectory's state (see :meth:`TrajectoryRunner.save_state`)."""
+
+    overlay: Mapping[str, bytes | None]
+    base: Mapping[str, tuple[bytes | None, int | None]]
+    snapshot: Snapshot
+    checked: frozenset[str]
+    files: frozenset[str]
+    step_no: int
+
+
 class TrajectoryRunner:
     """Scores steps one by one against one warm session of ``engine``.
 
@@ -155,6 +167,7 @@ class TrajectoryRunner:
         self.tracker: ChangeTracker | None = None
         self._restarts = -1
         self._texts_before: dict[str, str] = {}  # touched files -> their text at the last pull
+        self.origin: dict[str, bytes | None] = {}  # every file a step touched -> its bytes at the start
 
     @property
     def ws(self) -> Any:
@@ -278,12 +291,17 @@ class TrajectoryRunner:
                       tuple(d for rel in files for d in after.files.get(rel, ())),
                       texts_before, texts_after)
 
-    def _sync(self, changes: Sequence[FileChange]) -> None:
-        """Tell the session what changed: open/update Python files in memory, notify the disk."""
+    def _sync(self, changes: Sequence[FileChange], *, note: bool = True) -> None:
+        """Tell the session what changed: open/update Python files in memory, notify the disk.
+        ``note``: the changes are a step's (the next pull decides what they affect); without
+        it they only bring the server to a state whose diagnostics are already known."""
         session = self.engine.session
         assert session is not None and self.checked is not None and self.tracker is not None
         events: dict[str, str] = {}
         for c in changes:
+            if not note:
+                events[c.path] = "deleted" if c.after is None else "created" if c.before is None else "changed"
+                continue
             self.tracker.note(c.path, c.before, c.after)
             if c.before is not None and c.path not in self._texts_before:
                 try:
@@ -315,6 +333,36 @@ class TrajectoryRunner:
         for c in plan.changes:
             if c.path not in self.base:
                 self.base[c.path] = (c.before, c.before_mode)
+            self.origin.setdefault(c.path, c.before)
+
+    # -- many trajectories on one server (in memory) -----------------------------------------------
+    def save_state(self) -> "RunnerState":
+        """Where this trajectory stands (in memory): enough to come back to it later."""
+        ws = self.ws
+        assert isinstance(ws, OverlayWorkspace) and self.checked is not None and self.tracker is not None
+        return RunnerState(dict(ws.overlay), dict(self.base), self.checked.snapshot,
+                           frozenset(self.checked.checked), frozenset(self.tracker.files), self.step_no)
+
+    def load_state(self, state: "RunnerState") -> None:
+        """Switch the server to another trajectory's files (only the files that differ are
+        sent) and take its diagnostics, which are known: nothing is pulled."""
+        ws = self.ws
+        assert isinstance(ws, OverlayWorkspace) and self.checked is not None and self.tracker is not None
+        changes = []
+        for rel in sorted(set(ws.overlay) | set(state.overlay)):
+            origin = self.origin.get(rel)
+            old = ws.overlay.get(rel, origin) if rel in ws.overlay else origin
+            new = state.overlay[rel] if rel in state.overlay else origin
+            if old != new:
+                changes.append(FileChange(rel, old, new))
+                ws.set(rel, old, new, origin)
+        self._sync(changes, note=False)
+        self.base = dict(state.base)
+        self.step_no = state.step_no
+        self.checked.snapshot = state.snapshot
+        self.checked.checked = set(state.checked)
+        self.tracker.absorb(state.files, [c.path for c in changes], self._text)
+        self._texts_before.clear()
 
     def _apply(self, plan: EditPlan, res: Resolution | None) -> ApplyResult:
         opts = self.engine.options
