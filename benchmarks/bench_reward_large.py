@@ -81,6 +81,7 @@ class Trajectory:
         self.state: dict[str, str] = {}
         self.steps: list[dict[str, Any]] = []
         self.kinds: dict[str, str] = {}
+        self.after: list[tuple[str, str]] = []  # (path, its text after the step), per step
 
     def text(self, path: str) -> str:
         if path not in self.state:
@@ -94,11 +95,13 @@ class Trajectory:
         self.steps.append({"id": step_id, "op": "patch", "patch": file_diff(path, text, after)})
         self.state[path] = after
         self.kinds[step_id] = kind
+        self.after.append((path, after))
 
     def write(self, step_id: str, kind: str, path: str, content: str) -> None:
         self.steps.append({"id": step_id, "op": "write", "path": path, "content": content})
         self.state[path] = content
         self.kinds[step_id] = kind
+        self.after.append((path, content))
 
 
 def django_steps(root: Path) -> Trajectory:

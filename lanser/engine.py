@@ -8,6 +8,7 @@ bundles with the contract's exit code.
 
 from __future__ import annotations
 
+import inspect
 import platform as _platform
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -76,7 +77,7 @@ class Engine:
     """Holds the workspace and (once needed) a warm server session."""
 
     def __init__(self, options: Options, *, frame_hook: FrameHook | None = None,
-                 session_factory: Callable[[Workspace, SessionConfig], Session] | None = None,
+                 session_factory: Callable[..., Session] | None = None,
                  spec: ServerSpec | None = None) -> None:
         self.options = options
         codec.check_encoding(options.index_io)
@@ -109,6 +110,19 @@ class Engine:
             self.session = session
         return self.session
 
+    async def analyzer(self, name: str) -> Session:
+        """A started session of a second analyzer (``ruff``) on this workspace, stopped by
+        :meth:`close`; its frames go to the same trace as the server's."""
+        from .server.registry import ruff_spec
+
+        if name != "ruff":
+            raise BadInput(f"unknown analyzer {name!r}; the second analyzer is ruff")
+        config = SessionConfig(server=name, timeout=self.options.timeout, frame_hook=self.frame_hook)
+        session = self.session_factory(self.ws, config, ruff_spec())
+        await session.start()
+        self.cleanups.append(session.stop)
+        return session
+
     async def close(self) -> None:
         try:
             if self.session is not None:
@@ -117,7 +131,9 @@ class Engine:
         finally:
             cleanups, self.cleanups = self.cleanups, []
             for fn in reversed(cleanups):
-                fn()
+                result = fn()
+                if inspect.isawaitable(result):
+                    await result
 
     # -- facts read from the environment (a replay answers them from the trace) -----------------
     def library_fact(self, external: frozenset[str], workspace_tops: frozenset[str],

@@ -338,7 +338,8 @@ def trajectory_args(steps_text: str, options: Any) -> dict[str, Any]:
                         "diagTerm": options.diag_term,
                         "weights": {"alpha": w.alpha, "beta": w.beta, "gamma": w.gamma},
                         "clip": options.clip, "aggregate": options.aggregate, "inMemory": options.in_memory,
-                        "resetBetween": options.reset_between, "byFile": options.by_file}}
+                        "resetBetween": options.reset_between, "byFile": options.by_file,
+                        "analyzers": list(options.analyzers)}}
 
 
 # -- reading ---------------------------------------------------------------------

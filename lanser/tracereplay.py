@@ -124,6 +124,7 @@ class ReplaySession(Session):
         self._uris = {}
         self.restarts = 0
         self._next_id = 0
+        self._id_prefix = "lanser" if spec.enumerates else f"lanser-{spec.name}"
         self._restarting = asyncio.Lock()
         self._unresponsive = False
         # (tests/test_trace.py checks that every attribute Session.__init__ sets is set here)
@@ -204,6 +205,11 @@ class ReplaySession(Session):
             doc.text = text
         return doc.version
 
+    def touch(self, rel: str) -> None:
+        doc = self.docs.get(rel)
+        if doc is not None:
+            doc.version += 1
+
     def close(self, rel: str) -> None:
         self.docs.pop(rel, None)
 
@@ -223,12 +229,20 @@ class ReplayEngine(Engine):
         python = PythonEnv(None, "replay", str((env.get("python") or {}).get("version") or ""))
         self.queue = [ex for ex in exchanges(run)]
         self.replay_session: ReplaySession | None = None
+        self.analyzers: list[ReplaySession] = []
         self.on_mismatch: Callable[[str], None] | None = None
         self._current_op = 0
         self.facts: list[dict[str, Any]] = []  # the current operation's env answers, in order
         old_root = str(run.header["rootUri"])
 
-        def factory(ws: Workspace, config: SessionConfig) -> Session:
+        def factory(ws: Workspace, config: SessionConfig, analyzer: ServerSpec | None = None) -> Session:
+            if analyzer is not None:  # a second analyzer answers from the same recorded stream
+                extra = ReplaySession(ws, config, queue=self.queue, old_root=old_root, spec=analyzer,
+                                      python=python)
+                extra.current_op = self._current_op
+                extra.on_mismatch = self.on_mismatch
+                self.analyzers.append(extra)
+                return extra
             self.replay_session = ReplaySession(ws, config, queue=self.queue, old_root=old_root,
                                                 spec=spec, python=python)
             self.replay_session.current_op = self._current_op
@@ -248,9 +262,10 @@ class ReplayEngine(Engine):
         """Operation ``op`` replays now (the session may be created lazily during it)."""
         self.queue[:] = [ex for ex in self.queue if ex.op >= op]
         self._current_op = op
-        if self.replay_session is not None:
-            self.replay_session.current_op = op
-            self.replay_session.mismatch = None
+        for session in [self.replay_session, *self.analyzers]:
+            if session is not None:
+                session.current_op = op
+                session.mismatch = None
 
     def library_fact(self, external: frozenset[str], workspace_tops: frozenset[str],
                      stdlib: frozenset[str]) -> frozenset[str]:
@@ -407,7 +422,8 @@ def reward_options(args: dict[str, Any]) -> tuple[str, Any]:
     options = RewardOptions(severities=tuple(o["severities"]), scope=o["scope"], diag_term=o["diagTerm"],
                             weights=Weights(**o["weights"]), clip=o["clip"], aggregate=o["aggregate"],
                             in_memory=bool(o["inMemory"]), reset_between=bool(o["resetBetween"]),
-                            by_file=str(o.get("byFile", "changed")))
+                            by_file=str(o.get("byFile", "changed")),
+                            analyzers=tuple(o.get("analyzers") or ("pyright",)))
     steps = args["steps"]
     if not isinstance(steps, str):
         raise TypeError("steps is not a string")

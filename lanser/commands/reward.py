@@ -45,7 +45,7 @@ from ..trace import trajectory_args
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
                    clip: float | None, aggregate: str | None, in_memory: bool,
-                   reset_between: bool, by_file: str = "changed") -> RewardOptions:
+                   reset_between: bool, by_file: str = "changed", analyzers: str = "pyright") -> RewardOptions:
     """The command's options as a RewardOptions; bad values are click.BadParameter (exit 2)."""
     try:
         w = parse_weights(weights) if weights is not None else RewardOptions().weights
@@ -54,9 +54,10 @@ def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, wei
     try:
         return RewardOptions(severities=tuple(severity) or ("error",), scope=scope, diag_term=diag_term,
                              weights=w, clip=clip, aggregate=aggregate, in_memory=in_memory,
-                             reset_between=reset_between, by_file=by_file)
+                             reset_between=reset_between, by_file=by_file,
+                             analyzers=tuple(a.strip() for a in analyzers.split(",") if a.strip()))
     except ValueError as exc:
-        hint = "--clip" if "clip" in str(exc) else None
+        hint = "--clip" if "clip" in str(exc) else "--analyzers" if "ruff" in str(exc) or "analyzers" in str(exc) else None
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
@@ -229,12 +230,15 @@ def _exit_code(items: list[Any]) -> int:
               help="Apply steps only as in-memory documents in the server; never write files.")
 @click.option("--reset-between", is_flag=True, default=False,
               help="Restore the base at blank lines between trajectories and at the end.")
+@click.option("--analyzers", default="pyright", show_default=True, metavar="pyright[,ruff]",
+              help="What D counts: Pyright's diagnostics, plus with ruff every pyflakes (F) finding of "
+                   "ruff's language server in the same files.")
 @click.option("--by-file", type=click.Choice(list(BY_FILE)), default="changed", show_default=True,
               help="Per-file counts in each record: the files whose counts the step changed, or every "
                    "file with an error or warning.")
 def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
            diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
-           in_memory: bool, reset_between: bool, by_file: str) -> int:
+           in_memory: bool, reset_between: bool, by_file: str, analyzers: str) -> int:
     """Apply the steps of STEPS.jsonl in order on one warm server and print one JSON
     record per step: its diagnostics and its process reward
     r = alpha*(D_prev - D) + beta*(2*S - 1) - gamma*(1 - a), where D counts
@@ -258,7 +262,7 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     """
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
-                             reset_between=reset_between, by_file=by_file)
+                             reset_between=reset_between, by_file=by_file, analyzers=analyzers)
     try:
         text = read_steps_text(steps_file)
         items = parse_steps(text, blank_separates=reset_between)

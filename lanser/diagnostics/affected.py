@@ -242,6 +242,19 @@ class ImportGraph:
             out.add(name)
         return out
 
+    def root_tops(self, roots: Iterable[str] = ("", "src")) -> frozenset[str]:
+        """First parts of the module names importable from the workspace's import roots
+        (library code resolves ``import x`` there, never in a workspace file's own directory)."""
+        out = set()
+        for rel in self.imports:
+            for root in roots:
+                prefix = root + "/" if root else ""
+                if rel.startswith(prefix):
+                    parts = module_parts(rel[len(prefix):])
+                    if parts:
+                        out.add(parts[0])
+        return frozenset(out)
+
     def external_tops(self) -> frozenset[str]:
         """Top-level names imported from outside the workspace and the standard library."""
         inside = self.top_names | self.stdlib | {""}
@@ -313,9 +326,11 @@ class _Propagation:
     """Affected files and, per file, its changed exports (None: all of them), spread from
     module to importer until nothing grows."""
 
-    def __init__(self, graph: ImportGraph, interfaces: Mapping[str, Interface | None]) -> None:
+    def __init__(self, graph: ImportGraph, interfaces: Mapping[str, Interface | None],
+                 same_type: Mapping[str, frozenset[str]] | None = None) -> None:
         self.graph = graph
         self.interfaces = interfaces
+        self.same_type = same_type or {}
         self.pulled: set[str] = set()
         self.exports: dict[str, frozenset[str] | None] = {}
         self.todo: list[str] = []
@@ -355,7 +370,7 @@ class _Propagation:
         own = self.graph.module_bindings(importer, module, iface)  # module objects bound to it
         if iface.identifiers & names or own & iface.bare:
             self.pull(importer)
-        self.exported(importer, exports_using(iface, names | own))
+        self.exported(importer, exports_using(iface, names | own, self.same_type.get(importer, frozenset())))
 
 
 def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
@@ -370,13 +385,14 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
     ``previous_files``: the files checked before the step.  ``interfaces``: every file's
     interface now, ``before``: each changed file's interface before the step (missing or
     None: unknown, so every export of it may have changed; without them the rule works
-    module by module, as if every export changed).  ``same_type``: per changed file, the
-    changed names the server confirmed kept their type.  ``libraries``: the imported
+    module by module, as if every export changed).  ``same_type``: per file, the names the
+    server confirmed kept their type (a changed file's own changed names, or an importer's
+    names bound by statements that use a changed name).  ``libraries``: the imported
     libraries whose code reaches a workspace module (None: unknown, any library may)."""
     interfaces = interfaces if interfaces is not None else {}
     before = before if before is not None else {}
     known = set(graph.imports) | set(previous_files)
-    spread = _Propagation(graph, interfaces)
+    spread = _Propagation(graph, interfaces, same_type)
     exported_change = False
     for rel, kind in sorted(changes.items()):
         name = rel.rsplit("/", 1)[-1]

@@ -58,6 +58,7 @@ class PyrightConfig:
     ignore: tuple[Spec, ...] = ()
     report_import_cycles: bool = False
     python_version: tuple[int, int] | None = None
+    roots: tuple[str, ...] = ("", "src")  # import roots inside the workspace (root, src, extraPaths)
 
 
 def strip_jsonc(text: str) -> str:
@@ -165,6 +166,7 @@ def read_config(root: str | os.PathLike[str]) -> PyrightConfig:
     ignore: tuple[Spec, ...] = ()
     cycles = False
     version = None
+    roots: list[str] = ["", "src"]
     for obj, path in reversed(_chain(primary)):  # the base first, then each file extending it
         base = path.parent
         inc, exc, ign = _specs(obj, "include", base), _specs(obj, "exclude", base), _specs(obj, "ignore", base)
@@ -177,8 +179,16 @@ def read_config(root: str | os.PathLike[str]) -> PyrightConfig:
         if isinstance(envs, list) and any(isinstance(e, dict) and _cycles_on(e) for e in envs):
             cycles = True
         version = _version(obj.get("pythonVersion")) or version
+        extra = [obj.get("extraPaths")] + [e.get("extraPaths") for e in envs or [] if isinstance(e, dict)]
+        for paths in extra:
+            for p in paths if isinstance(paths, list) else []:
+                if isinstance(p, str):
+                    rel = os.path.relpath(os.path.realpath(path.parent / p), top)
+                    if not rel.startswith(".."):
+                        roots.append("" if rel == "." else Path(rel).as_posix())
     return PyrightConfig(root=top.as_posix(), source=primary.relative_to(top).as_posix(), include=include,
-                         exclude=exclude, ignore=ignore, report_import_cycles=cycles, python_version=version)
+                         exclude=exclude, ignore=ignore, report_import_cycles=cycles, python_version=version,
+                         roots=tuple(dict.fromkeys(roots)))
 
 
 __all__ = ["CONFIG_JSON", "ConfigError", "PYPROJECT", "PyrightConfig", "Spec", "primary_config", "read_config",

@@ -20,6 +20,7 @@ name (a body now returning ``other.Path`` instead of ``pathlib.Path``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Sequence
 
 from lsprotocol import types as T
@@ -27,7 +28,7 @@ from lsprotocol import types as T
 from ..server.session import Session
 from .interface import Func
 
-MAX_HOVERS = 48  # functions asked per step; beyond, the names count as changed
+MAX_HOVERS = 96  # types asked per step (before and after); beyond, the names count as changed
 
 
 def signature_of(raw: Any) -> str | None:
@@ -56,19 +57,19 @@ def call_site_reinfers(signature: str, func: Func) -> bool:
 async def signatures(session: Session, rel: str, funcs: Sequence[Func]) -> list[str | None]:
     """The server's signature for each function of ``rel`` (at its name), in order."""
     uri = session.uri(rel)
-    out: list[str | None] = []
-    for f in funcs:
-        raw = await session.request(T.TEXT_DOCUMENT_HOVER, T.HoverParams(
-            text_document=T.TextDocumentIdentifier(uri=uri), position=T.Position(line=f.line, character=f.col)))
-        out.append(signature_of(raw))
-    return out
+    answers = await asyncio.gather(*(session.request(T.TEXT_DOCUMENT_HOVER, T.HoverParams(
+        text_document=T.TextDocumentIdentifier(uri=uri), position=T.Position(line=f.line, character=f.col)))
+        for f in funcs))
+    return [signature_of(raw) for raw in answers]
 
 
 class TypeCheck:
     """One step's question: which changed names (per file) kept their type."""
 
-    def __init__(self, candidates: dict[str, dict[str, list[tuple[Func, Func]]]]) -> None:
+    def __init__(self, candidates: dict[str, dict[str, list[tuple[Func, Func]]]],
+                 unchanged: frozenset[str] = frozenset()) -> None:
         self.candidates = candidates  # rel -> name -> (before, after) function pairs
+        self.unchanged = unchanged    # asked files the step does not change (touched before "after")
         self.before: dict[str, list[str | None]] = {}
 
     @property
@@ -85,6 +86,8 @@ class TypeCheck:
     async def ask_after(self, session: Session) -> dict[str, frozenset[str]]:
         """rel -> the changed names that kept their type."""
         out: dict[str, frozenset[str]] = {}
+        for rel in sorted(self.unchanged & set(self.candidates)):
+            session.touch(rel)  # (a file asked before a change elsewhere: see Session.touch)
         for rel in sorted(self.candidates):
             after = iter(await signatures(session, rel, self._funcs(rel, 1)))
             before = iter(self.before.get(rel, []))

@@ -281,6 +281,110 @@ class _Source:
         return fn.lineno - 1, len(line[:start].decode("utf-8", errors="replace").encode("utf-16-le")) // 2
 
 
+def _position(src: "_Source", line: int, col: int) -> tuple[int, int]:
+    """An ast position (1-based line, UTF-8 byte column) as the server's (0-based, UTF-16)."""
+    text = src.lines[line - 1][:col].decode("utf-8", errors="replace")
+    return line - 1, len(text.encode("utf-16-le")) // 2
+
+
+def _name_probe(src: "_Source", node: ast.Name, label: str) -> Func:
+    line, col = _position(src, node.lineno, node.col_offset)
+    return Func(label, line, col, "", False, False)
+
+
+def _member_probes(src: "_Source", fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: str) -> list[Func] | None:
+    """The method's own type and every member it assigns (``self.x = ...``; pyright declares
+    members through the method's first parameter only); None when it declares ``global`` or
+    ``nonlocal``."""
+    line, col = src.name_position(fn)
+    out = [Func(f"{cls}.{fn.name}", line, col, "", bool(fn.decorator_list), isinstance(fn, ast.AsyncFunctionDef))]
+    me = fn.args.posonlyargs[0].arg if fn.args.posonlyargs else fn.args.args[0].arg if fn.args.args else None
+    seen: set[str] = set()
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            return None
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if not (isinstance(node.value, ast.Name) and node.value.id == me) or isinstance(node.ctx, ast.Del):
+                continue  # pyright declares members by assignments through ``self`` only
+            if node.attr not in seen and node.end_lineno == node.lineno:
+                seen.add(node.attr)
+                end = node.end_col_offset or 0
+                line, col = _position(src, node.lineno, end - len(node.attr.encode("utf-8")))
+                out.append(Func(f"{cls}.{node.attr}", line, col, "", False, False))
+    return out
+
+
+def _targets(stmt: ast.stmt) -> list[ast.Name] | None:
+    """The names an assignment binds (None: a target that is not a plain name)."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+        if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else None
+    if not targets or not all(isinstance(t, ast.Name) for t in targets):
+        return None
+    return list(targets)  # type: ignore[arg-type]
+
+
+def _unit_probes(stmt: ast.stmt, names: set[str], src: "_Source") -> list[Func] | None:
+    """Where to ask the server for the types a top-level statement shows other files, as far
+    as they can depend on ``names``; None when that cannot be asked."""
+    walk = _Names().walk
+    if isinstance(stmt, _FUNCTIONS):
+        if walk(list(stmt.decorator_list)).found & names:
+            return None
+        line, col = src.name_position(stmt)
+        return [Func(stmt.name, line, col, "", bool(stmt.decorator_list), isinstance(stmt, ast.AsyncFunctionDef))]
+    if isinstance(stmt, ast.ClassDef):
+        if walk([*stmt.bases, *stmt.keywords, *stmt.decorator_list]).found & names:
+            return None
+        out: list[Func] = []
+        for item in stmt.body:
+            if _is_docstring(item) or not (walk([item]).found & names):
+                continue
+            if isinstance(item, _FUNCTIONS):
+                probes = _member_probes(src, item, stmt.name)
+            else:
+                targets = _targets(item)
+                probes = None if targets is None else [_name_probe(src, t, f"{stmt.name}.{t.id}") for t in targets]
+            if probes is None:
+                return None
+            out += probes
+        return out
+    targets = _targets(stmt)
+    return None if targets is None else [_name_probe(src, t, t.id) for t in targets]
+
+
+def probes_for(rel: str, text: str, names: set[str] | frozenset[str]) -> dict[str, list[Func]]:
+    """For each name the module binds with statements that use ``names``: where the server can
+    be asked for the type other files see (an empty list: an import of another name, which
+    keeps its type; a name bound by a statement that cannot be asked about is left out: it
+    counts as changed)."""
+    try:
+        tree = ast.parse(text, filename=rel, type_comments=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    src = _Source(text)
+    out: dict[str, list[Func]] = {}
+    bad: set[str] = set()
+    for stmt in tree.body:
+        binds = _binds(stmt)
+        if not binds or not (_Names().walk([stmt]).found & set(names)):
+            continue
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):  # a re-export is what it imports
+            for a in stmt.names:
+                bound = a.asname or a.name.split(".")[0]
+                if a.name.split(".")[0] in names or bound in names:
+                    bad.add(bound)
+                else:
+                    out.setdefault(bound, [])
+            continue
+        probes = _unit_probes(stmt, set(names), src)
+        if probes is None:
+            bad |= binds
+            continue
+        for b in binds:
+            out.setdefault(b, []).extend(probes)
+    return {name: ps for name, ps in out.items() if name not in bad}
+
+
 def _import_uses(stmt: ast.Import | ast.ImportFrom) -> set[str]:
     """An import uses the names it takes from the module (a module binding is matched by
     diagnostics/affected.py)."""
@@ -395,10 +499,12 @@ def _effective(units: tuple[Unit, ...]) -> list[Unit]:
     return [u for i, u in enumerate(units) if u.binds or i < last]
 
 
-def exports_using(iface: Interface, names: frozenset[str] | set[str]) -> frozenset[str] | None:
+def exports_using(iface: Interface, names: frozenset[str] | set[str],
+                  same_type: frozenset[str] = frozenset()) -> frozenset[str] | None:
     """The names the module binds with statements that use ``names`` (directly or through
     other such names); None when a statement that binds nothing uses one before some
-    binding statement (it may make what follows unreachable)."""
+    binding statement (it may make what follows unreachable).  A statement binding only
+    names in ``same_type`` (the server confirmed they kept their type) changes nothing."""
     changed: set[str] = set()
     used = set(names)
     pending = _effective(iface.units)
@@ -408,6 +514,8 @@ def exports_using(iface: Interface, names: frozenset[str] | set[str]) -> frozens
         rest = []
         for unit in pending:
             if unit.uses & used:
+                if unit.binds and unit.binds <= same_type:
+                    continue
                 if not unit.binds:
                     return ALL_EXPORTS
                 new = unit.binds - changed
@@ -488,4 +596,4 @@ def body_changes(old: Interface, new: Interface) -> dict[str, list[tuple[Func, F
 
 
 __all__ = ["ALL_EXPORTS", "Func", "Interface", "Unit", "body_changes", "changed_exports", "direct_changes", "dump",
-           "exports_using", "import_statements", "interface_of", "parse_interface"]
+           "exports_using", "import_statements", "interface_of", "parse_interface", "probes_for"]

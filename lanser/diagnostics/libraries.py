@@ -24,6 +24,7 @@ machine, so a trace records it and a replay answers from the record.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from functools import lru_cache
@@ -76,13 +77,42 @@ _NAME = re.compile(rb"[A-Za-z_][\w.]*")
 @lru_cache(maxsize=65_536)
 def _imports_of(path: Path, module: str, mtime: int) -> frozenset[str]:
     """Absolute dotted names a library file imports (relative imports resolved; for
-    ``from m import x``, both ``m`` and ``m.x``, which may be a submodule).  A text scan:
-    libraries are many and large, and a misread line can only add a name."""
+    ``from m import x``, both ``m`` and ``m.x``, which may be a submodule), anywhere in it."""
     try:
         data = path.read_bytes()
     except OSError:
         return frozenset()
     package = module.split(".") if path.name.startswith("__init__.") else module.split(".")[:-1]
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _scanned_imports(data, package)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _base(node.level, node.module or "", package)
+            if base is None:
+                continue
+            if base:
+                out.add(base)
+            out.update(f"{base}.{a.name}" if base else a.name for a in node.names if a.name != "*")
+    return frozenset(out)
+
+
+def _base(level: int, module: str, package: list[str]) -> str | None:
+    """The absolute module a ``from`` import names (None: above the top package)."""
+    if not level:
+        return module
+    if level - 1 > len(package):
+        return None
+    return ".".join(p for p in package[: len(package) - (level - 1)] + (module.split(".") if module else []) if p)
+
+
+def _scanned_imports(data: bytes, package: list[str]) -> frozenset[str]:
+    """The imports of a file Python cannot parse (old syntax), read from its text: a misread
+    line can only add a name."""
     out: set[str] = set()
     for m in _IMPORT.finditer(data):
         for part in m.group(1).split(b","):
@@ -90,15 +120,9 @@ def _imports_of(path: Path, module: str, mtime: int) -> frozenset[str]:
             if name:
                 out.add(name.group(0).decode("ascii", "ignore"))
     for m in _FROM.finditer(data):
-        level = len(m.group(1))
-        mod = m.group(2).decode("ascii", "ignore")
-        if level:
-            if level - 1 > len(package):
-                continue
-            base = package[: len(package) - (level - 1)] + (mod.split(".") if mod else [])
-        else:
-            base = mod.split(".")
-        name = ".".join(p for p in base if p)
+        name = _base(len(m.group(1)), m.group(2).decode("ascii", "ignore"), package)
+        if name is None:
+            continue
         if name:
             out.add(name)
         for item in _NAME.findall(m.group(3)):

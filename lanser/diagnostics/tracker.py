@@ -21,8 +21,8 @@ from ..errors import LanserError
 from ..server.session import Session
 from ..workspace import decode_source
 from .affected import FileImports, ImportGraph, affected_files, analyze
-from .exports import TypeCheck, limited
-from .interface import Func, Interface, body_changes
+from .exports import MAX_HOVERS, TypeCheck, limited
+from .interface import Func, Interface, body_changes, direct_changes, probes_for
 
 LibraryFact = Callable[[frozenset[str], frozenset[str], frozenset[str]], frozenset[str]]
 PY_SUFFIXES = (".py", ".pyi")
@@ -43,8 +43,10 @@ class ChangeTracker:
     ``libraries(external, workspace_tops, stdlib)``: which of ``external`` reach a workspace
     module (None: unknown, the rule assumes any may)."""
 
-    def __init__(self, *, stdlib: frozenset[str], cycles: bool, libraries: LibraryFact | None) -> None:
+    def __init__(self, *, stdlib: frozenset[str], cycles: bool, libraries: LibraryFact | None,
+                 roots: tuple[str, ...] = ("", "src")) -> None:
         self.stdlib = stdlib
+        self.roots = roots
         self.cycles = cycles
         self.library_fact = libraries
         self.parsed: dict[str, Parsed] = {}
@@ -137,6 +139,8 @@ class ChangeTracker:
         """Before the server sees a step: the types of the functions whose bodies alone
         changed, at their old positions (``changes``: path, bytes before, bytes after)."""
         candidates: dict[str, dict[str, list[tuple[Func, Func]]]] = {}
+        direct: dict[str, frozenset[str]] = {}
+        changes = list(changes)
         for rel, before, after in changes:
             if before is None or after is None or not rel.endswith(PY_SUFFIXES):
                 continue
@@ -145,12 +149,41 @@ class ChangeTracker:
                 found = body_changes(old, new)
                 if found:
                     candidates[rel] = found
+                names = direct_changes(old, new)
+                if names:
+                    direct[rel] = names
+        probes = limited(candidates)
+        budget = MAX_HOVERS - sum(len(p) for names in probes.values() for p in names.values())
+        importers = limited(self._importer_probes(direct, {rel for rel, _, _ in changes}), budget)
+        probes.update(importers)
         self._check = None
-        if candidates:
-            check = TypeCheck(limited(candidates))
-            if check.size:
-                await check.ask_before(session)
-                self._check = check
+        check = TypeCheck(probes, frozenset(importers))
+        if probes:
+            await check.ask_before(session)
+            self._check = check
+
+    def _importer_probes(self, direct: Mapping[str, frozenset[str]],
+                         changing: set[str]) -> dict[str, dict[str, list[tuple[Func, Func]]]]:
+        """For the files importing a changed module (and not changed themselves): their names
+        bound by statements that use a changed name, and where to ask their types (the same
+        place before and after: the importer's text does not change)."""
+        graph = self._graph
+        out: dict[str, dict[str, list[tuple[Func, Func]]]] = {}
+        if graph is None:
+            return out
+        for rel in sorted(direct):
+            for importer in sorted(graph.importers(rel) - changing):
+                parsed = self.parsed.get(importer)
+                if parsed is None or parsed.interface is None or graph.wildcard_importer(importer, rel):
+                    continue
+                own = graph.module_bindings(importer, rel, parsed.interface)
+                names = direct[rel] | own
+                if not (parsed.interface.identifiers & names):
+                    continue
+                found = probes_for(importer, parsed.text, names)
+                for name, funcs in found.items():
+                    out.setdefault(importer, {})[name] = [(f, f) for f in funcs]
+        return out
 
     async def ask_types_after(self, session: Session) -> None:
         """After the server saw the step: which changed names kept their type."""
@@ -214,7 +247,7 @@ class ChangeTracker:
         external = graph.external_tops()
         new = external - self._examined
         if new:
-            self._reaching |= self.library_fact(frozenset(sorted(new)), graph.top_names, self.stdlib)
+            self._reaching |= self.library_fact(frozenset(sorted(new)), graph.root_tops(self.roots), self.stdlib)
             self._examined |= new
         return self._reaching & external
 

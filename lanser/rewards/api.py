@@ -43,11 +43,12 @@ def _weights(value: Weights | Mapping[str, float] | str | None) -> Weights:
 def make_options(*, severities: Iterable[str] = ("error",), scope: str = "workspace",
                  diag_term: str = "delta", weights: Weights | Mapping[str, float] | str | None = None,
                  clip: float | None = None, aggregate: str | None = None,
-                 in_memory: bool = True, by_file: str = "changed") -> RewardOptions:
+                 in_memory: bool = True, by_file: str = "changed",
+                 analyzers: Iterable[str] = ("pyright",)) -> RewardOptions:
     """RewardOptions from keyword arguments (ValueError for bad values)."""
     return RewardOptions(severities=tuple(severities), scope=scope, diag_term=diag_term,
                          weights=_weights(weights), clip=clip, aggregate=aggregate, in_memory=in_memory,
-                         by_file=by_file)
+                         by_file=by_file, analyzers=tuple(analyzers))
 
 
 def _items(steps: Iterable[Mapping[str, Any] | Step]) -> list[Step | BadLine]:
@@ -69,12 +70,12 @@ class AsyncRewardScorer:
     def __init__(self, workspace: str, *, severities: Iterable[str] = ("error",), scope: str = "workspace",
                  diag_term: str = "delta", weights: Weights | Mapping[str, float] | str | None = None,
                  clip: float | None = None, aggregate: str | None = None, in_memory: bool = True,
-                 by_file: str = "changed", server: str = "pyright", python: str | None = None, timeout: float = 30.0,
+                 by_file: str = "changed", analyzers: Iterable[str] = ("pyright",), server: str = "pyright", python: str | None = None, timeout: float = 30.0,
                  allow_dirty: bool = False, deny_apply_on_ambiguous: bool = False,
                  allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
         self.options = make_options(severities=severities, scope=scope, diag_term=diag_term,
                                     weights=weights, clip=clip, aggregate=aggregate, in_memory=in_memory,
-                                    by_file=by_file)
+                                    by_file=by_file, analyzers=analyzers)
         self.engine = Engine(Options(workspace=str(workspace), server=server, python=python, timeout=timeout,
                                      allow_dirty=allow_dirty, deny_apply_on_ambiguous=deny_apply_on_ambiguous,
                                      allow=tuple(allow), deny=tuple(deny)))

@@ -44,6 +44,7 @@ from ..bundles.paths import portable_path
 from ..diagnostics.config import ConfigError, read_config
 from ..diagnostics.fileset import FileSet
 from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
+from ..diagnostics.lint import LintDiagnostics
 from ..diagnostics.tracker import ChangeTracker
 from ..diagnostics.workspace import Diag, Snapshot, WorkspaceDiagnostics, file_counts
 from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
@@ -64,6 +65,7 @@ from .steps import SEPARATOR, BadLine, Step
 SEVERITY_NAMES: tuple[str, ...] = ("error", "warning", "information")
 SCOPES: tuple[str, ...] = ("workspace", "touched")
 BY_FILE: tuple[str, ...] = ("changed", "all")
+ANALYZERS: tuple[str, ...] = ("pyright", "ruff")
 Record = dict[str, Any]
 
 
@@ -80,6 +82,7 @@ class RewardOptions:
     in_memory: bool = False
     reset_between: bool = False
     by_file: str = "changed"
+    analyzers: tuple[str, ...] = ("pyright",)
 
     def __post_init__(self) -> None:
         if not self.severities:
@@ -94,6 +97,12 @@ class RewardOptions:
         check_clip(self.clip)
         if self.aggregate is not None and self.aggregate not in AGGREGATES:
             raise ValueError(f"unknown aggregate {self.aggregate!r}; use one of {', '.join(AGGREGATES)}")
+        if self.analyzers[:1] != ("pyright",) or not set(self.analyzers) <= set(ANALYZERS) \
+                or len(set(self.analyzers)) != len(self.analyzers):
+            raise ValueError(f"analyzers must be pyright, optionally followed by ruff; got {','.join(self.analyzers)}")
+        if "ruff" in self.analyzers and ("error" not in self.severities or self.scope != "workspace"):
+            raise ValueError("ruff findings count as errors of the whole workspace: use ruff with "
+                             "--severity error and --scope workspace")
         if self.by_file not in BY_FILE:
             raise ValueError(f"unknown by-file table {self.by_file!r}; use one of {', '.join(BY_FILE)}")
 
@@ -101,7 +110,7 @@ class RewardOptions:
         """What goes into every step bundle (so a different scoring gives a different bundleId)."""
         return {"severities": list(self.severities), "scope": self.scope, "diagTerm": self.diag_term,
                 "weights": self.weights.to_json(), "clip": self.clip, "aggregate": self.aggregate,
-                "inMemory": self.in_memory, "byFile": self.by_file}
+                "inMemory": self.in_memory, "byFile": self.by_file, "analyzers": list(self.analyzers)}
 
 
 # -- the runner ---------------------------------------------------------------------
@@ -130,6 +139,9 @@ class _Delta:
     after: tuple[Diag, ...] = ()
     texts_before: Mapping[str, str] | None = None
     texts_after: Mapping[str, str] | None = None
+    lint_files: tuple[str, ...] = ()      # files whose ruff findings changed
+    lint_before: tuple[Diag, ...] = ()
+    lint_after: tuple[Diag, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,7 @@ class RunnerState:
     checked: frozenset[str]
     files: frozenset[str]
     step_no: int
+    lint: Snapshot | None = None
 
 
 class TrajectoryRunner:
@@ -168,6 +181,8 @@ class TrajectoryRunner:
         self._restarts = -1
         self._texts_before: dict[str, str] = {}  # touched files -> their text at the last pull
         self.origin: dict[str, bytes | None] = {}  # every file a step touched -> its bytes at the start
+        self.lint: LintDiagnostics | None = None  # the second analyzer (``analyzers`` has ruff)
+        self._touched: set[str] = set()  # files the pending changes touched
 
     @property
     def ws(self) -> Any:
@@ -199,6 +214,8 @@ class TrajectoryRunner:
             # The tree may be dirty from our own steps later; only a tree dirty before
             # the run is the user's business (--allow-dirty).
             self._allow_dirty = self._allow_dirty or not git_state(self.ws).get("dirty", False)
+        if "ruff" in self.options.analyzers:
+            self.lint = LintDiagnostics(await self.engine.analyzer("ruff"))
         await self._pull_all()
         self.started = True
 
@@ -234,9 +251,10 @@ class TrajectoryRunner:
         stdlib = stdlib_names(typeshed_dir(session.spec.name), version)
         if self.tracker is None:
             self.tracker = ChangeTracker(stdlib=stdlib, cycles=config.report_import_cycles,
-                                         libraries=self.engine.library_fact)
+                                         libraries=self.engine.library_fact, roots=config.roots)
         else:
             self.tracker.stdlib, self.tracker.cycles = stdlib, config.report_import_cycles
+            self.tracker.roots = config.roots
 
     async def _pull_all(self) -> None:
         """Pull every checked file (the start, a server restart, any doubt), parsing every
@@ -246,16 +264,25 @@ class TrajectoryRunner:
         assert self.checked is not None and self.tracker is not None
         files = self._python_files()
         texts = {rel: t for rel in files if (t := self._text(rel)) is not None}
-        parsing = asyncio.get_running_loop().run_in_executor(None, self.tracker.prime, texts)
+        tracker = self.tracker
+
+        def parse() -> None:  # the rule's own work, on the other core while the server checks
+            tracker.prime(texts)
+            tracker.reset(files)
+            tracker.prepare(texts.get)
+
+        parsing = asyncio.get_running_loop().run_in_executor(None, parse)
         try:
             await self.checked.pull_all()
         finally:
             await parsing
-        self.tracker.reset(files)
-        self.tracker.prepare(self._text)
         self._restarts = session.restarts
         self.last_pulled = None
         self._texts_before.clear()
+        self._touched.clear()
+        if self.lint is not None:
+            gone = set(self.lint.snapshot.files) - self.checked.checked
+            await self.lint.refresh(self.checked.order + sorted(gone), self.checked.checked, self._text)
 
     async def _pull(self) -> _Delta:
         """The diagnostics after the pending changes: the files they can affect are pulled,
@@ -263,8 +290,11 @@ class TrajectoryRunner:
         assert self.checked is not None and self.tracker is not None
         session = await self.engine.server()
         before = self.checked.snapshot
+        lint_before = self.lint.snapshot if self.lint is not None else None
         touched = dict(self._texts_before)
+        touched_paths = set(self._touched)
         self._texts_before.clear()
+        self._touched.clear()
         await self.tracker.ask_types_after(session)
         targets = self.tracker.targets(self._text) if session.restarts == self._restarts else None
         if targets is None:
@@ -286,10 +316,24 @@ class TrajectoryRunner:
             was = touched.get(rel, now)
             if was is not None:
                 texts_before[rel] = was
+        lint_files: list[str] = []
+        if self.lint is not None and lint_before is not None:
+            if targets is not None:  # (a full pull linted every file again)
+                await self.lint.refresh(touched_paths, self.checked.checked, self._text)
+            lint_files = sorted(rel for rel in set(lint_before.files) | set(self.lint.snapshot.files)
+                                if lint_before.files.get(rel) != self.lint.snapshot.files.get(rel))
+            for rel in lint_files:
+                now = self._text(rel)
+                if now is not None:
+                    texts_after.setdefault(rel, now)
+                    texts_before.setdefault(rel, touched.get(rel, now))
         return _Delta(tuple(files),
                       tuple(d for rel in files for d in before.files.get(rel, ())),
                       tuple(d for rel in files for d in after.files.get(rel, ())),
-                      texts_before, texts_after)
+                      texts_before, texts_after, tuple(lint_files),
+                      tuple(d for rel in lint_files for d in lint_before.files.get(rel, ())) if lint_before else (),
+                      tuple(d for rel in lint_files for d in self.lint.snapshot.files.get(rel, ()))
+                      if self.lint is not None else ())
 
     def _sync(self, changes: Sequence[FileChange], *, note: bool = True) -> None:
         """Tell the session what changed: open/update Python files in memory, notify the disk.
@@ -302,6 +346,7 @@ class TrajectoryRunner:
             if not note:
                 events[c.path] = "deleted" if c.after is None else "created" if c.before is None else "changed"
                 continue
+            self._touched.add(c.path)
             self.tracker.note(c.path, c.before, c.after)
             if c.before is not None and c.path not in self._texts_before:
                 try:
@@ -341,7 +386,8 @@ class TrajectoryRunner:
         ws = self.ws
         assert isinstance(ws, OverlayWorkspace) and self.checked is not None and self.tracker is not None
         return RunnerState(dict(ws.overlay), dict(self.base), self.checked.snapshot,
-                           frozenset(self.checked.checked), frozenset(self.tracker.files), self.step_no)
+                           frozenset(self.checked.checked), frozenset(self.tracker.files), self.step_no,
+                           self.lint.snapshot if self.lint is not None else None)
 
     def load_state(self, state: "RunnerState") -> None:
         """Switch the server to another trajectory's files (only the files that differ are
@@ -360,6 +406,11 @@ class TrajectoryRunner:
         self.base = dict(state.base)
         self.step_no = state.step_no
         self.checked.snapshot = state.snapshot
+        if self.lint is not None and state.lint is not None:
+            for c in changes:
+                if c.path.endswith((".py", ".pyi")) and c.path in state.checked:
+                    self.lint.show(c.path, _text_of(c.after, c.path) if c.after is not None else None)
+            self.lint.snapshot = state.lint
         self.checked.checked = set(state.checked)
         self.tracker.absorb(state.files, [c.path for c in changes], self._text)
         self._texts_before.clear()
@@ -560,6 +611,12 @@ class TrajectoryRunner:
         else:
             compared_before, compared_after = list(delta.before), list(delta.after)
             totals = (_count(before, opts.severities), _count(after, opts.severities))
+            if self.lint is not None:  # ruff findings count in D too (errors, any file)
+                compared_before += delta.lint_before
+                compared_after += delta.lint_after
+                lint_now = self.lint.snapshot.totals["errors"]
+                lint_was = lint_now - len(delta.lint_after) + len(delta.lint_before)
+                totals = (totals[0] + lint_was, totals[1] + (lint_now if ok else lint_was))
         state = after if ok else before
         counts = _nonzero(state) if opts.by_file == "all" else _changed_counts(before, state, delta.files)
         err = out.error.to_json() if out.error is not None else None
@@ -571,6 +628,10 @@ class TrajectoryRunner:
             exit_code=exit_code, error=err, safety=safety, alpha_conf=min(1.0, max(0.0, conf)),
             weights=opts.weights, clip=opts.clip, diag_term_mode=opts.diag_term,
             severities=opts.severities, totals=totals, counts=counts, encoding=self.engine.encoding)
+        if self.lint is not None:
+            lint = self.lint.snapshot
+            record["lint"] = {"ruff": {"findings": lint.totals["errors"],
+                                       "byFile": {rel: len(lint.files.get(rel, ())) for rel in delta.lint_files}}}
         bundle = self._bundle(n, item, out, delta if ok else _Delta(), after if ok else before, record)
         record["bundleId"] = bundle["bundleId"]
         if self.on_bundle is not None:
@@ -588,6 +649,8 @@ class TrajectoryRunner:
                                  "scope": {"kind": self.options.scope, "diagnostics": "changed-files",
                                            "files": list(delta.files)},
                                  "provenance": "lsp"}
+        if self.lint is not None:
+            facts["lint"] = {"ruff": list(delta.lint_after), "counts": record["lint"]["ruff"]}
         if out.query is not None:
             facts["query"] = {"bundleId": out.query.get("bundleId"), "facts": out.query.get("facts")}
         edits = None

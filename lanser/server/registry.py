@@ -27,14 +27,18 @@ class ServerSpec:
     version: str
     pinned: str
     node: str
-    langserver: str   # the langserver JS entry point
+    langserver: str   # the langserver JS entry point (ruff: its binary)
     cli: str          # the command-line checker JS entry point
+    init_options: dict | None = None  # initializationOptions sent at start
+    enumerates: bool = True           # logs "Found N source files" once it has listed the workspace
 
     @property
     def argv(self) -> list[str]:
         override = _test_argv()
-        if override is not None:
+        if override is not None and self.enumerates:
             return override
+        if not self.node:
+            return [self.langserver, "server"]
         return [self.node, self.langserver, "--stdio"]
 
     @property
@@ -79,6 +83,29 @@ def node_binary() -> str:
     if found:
         return found
     raise UnsupportedCap("no Node.js found: install lanser with pyright[nodejs]")
+
+
+# The second analyzer of the reward (``--analyzers pyright,ruff``): ruff's language server,
+# configured to report exactly pyflakes' rules (F) and to ignore the project's ruff settings,
+# so what it counts is the same in every repository.
+RUFF_PINNED = "0.17.5"
+RUFF_SETTINGS = {"settings": {"lint": {"select": ["F"]}, "configurationPreference": "editorOnly"}}
+
+
+def ruff_spec() -> ServerSpec:
+    """The pinned ruff language server (E/UNSUPPORTED_CAP when ruff is not installed)."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+        binary = str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        raise UnsupportedCap("the ruff analyzer is not installed (pip install 'lanser[ruff]')") from None
+    try:
+        from importlib.metadata import version
+        found = version("ruff")
+    except Exception:  # noqa: BLE001 - metadata missing: the pin cannot be checked
+        found = "unknown"
+    return ServerSpec(name="ruff", version=found, pinned=RUFF_PINNED, node="", langserver=binary, cli=binary,
+                      init_options=RUFF_SETTINGS, enumerates=False)
 
 
 def server_spec(name: str = "pyright") -> ServerSpec:

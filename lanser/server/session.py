@@ -70,10 +70,12 @@ class ServerInfo:
 class Session:
     """A started server bound to one workspace; use ``async with`` or start()/stop()."""
 
-    def __init__(self, ws: Workspace, config: SessionConfig | None = None) -> None:
+    def __init__(self, ws: Workspace, config: SessionConfig | None = None, spec: ServerSpec | None = None) -> None:
         self.ws = ws
         self.config = config or SessionConfig()
-        self.spec: ServerSpec = server_spec(self.config.server)
+        self.spec: ServerSpec = spec or server_spec(self.config.server)
+        # A second analyzer's requests share a trace with the server's: their ids must differ.
+        self._id_prefix = "lanser" if self.spec.enumerates else f"lanser-{self.spec.name}"
         self.python: PythonEnv = choose_python(ws.root, self.config.python)
         self.client: LanserLanguageClient | None = None
         self.info: ServerInfo | None = None
@@ -149,7 +151,8 @@ class Session:
                                enc, caps)
         client.initialized(T.InitializedParams())
         client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings={}))
-        await self._wait(client.tracked.wait(), "the server to enumerate the workspace")
+        if self.spec.enumerates:
+            await self._wait(client.tracked.wait(), "the server to enumerate the workspace")
         for rel, doc in sorted(self.docs.items()):  # after a restart: re-send what was open
             self._did_open(rel, doc)
 
@@ -157,6 +160,7 @@ class Session:
         root = self.ws.root
         params = T.InitializeParams(
             process_id=os.getpid(),
+            initialization_options=self.spec.init_options,
             root_uri=to_uri(root),
             workspace_folders=[T.WorkspaceFolder(uri=to_uri(root), name=root.name)],
             capabilities=T.ClientCapabilities(
@@ -279,7 +283,7 @@ class Session:
             raise LsCrash(f"{self.spec.name} sent a malformed message earlier "
                           f"({client.log[-1] if client.log else 'unreadable frame'})")
         self._next_id += 1
-        msg_id = f"lanser-{self._next_id}"
+        msg_id = f"{self._id_prefix}-{self._next_id}"
         loop = asyncio.get_running_loop()
         client.send_failure = None
         fut = client.protocol.send_request_async(method, params, msg_id=msg_id)
@@ -404,6 +408,28 @@ class Session:
                 text_document=T.VersionedTextDocumentIdentifier(uri=self.uri(rel), version=doc.version),
                 content_changes=[T.TextDocumentContentChangeWholeDocument(text=text)]))
         return doc.version
+
+    def touch(self, rel: str) -> None:
+        """Make the server bind ``rel`` again (a new version, the same text).
+
+        pyright 1.1.407 answers a diagnostic pull from stale types after this sequence: a
+        file it did not check since the last change elsewhere is asked a hover, then a file
+        it imports changes, then it is pulled (it reported a str where the import now gave
+        an int).  A new version of the file itself clears that; the reward runner touches
+        every file it asked about before a step."""
+        doc = self.docs.get(rel)
+        if doc is None:
+            text = self._disk_text(rel)
+            if text is None:
+                return
+            self.sync(rel, text)
+            doc = self.docs[rel]
+        if self.client is None:
+            raise LsCrash("the language server is not running")
+        doc.version += 1
+        self.client.text_document_did_change(T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=self.uri(rel), version=doc.version),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=doc.text)]))
 
     def _disk_text(self, rel: str) -> str | None:
         """The text of ``rel`` on disk (None: absent or not decodable)."""
