@@ -31,13 +31,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lanser.bundles import normalize as N  # noqa: E402
+from lanser.diagnostics.workspace import flatten, pull_files  # noqa: E402
 from lanser.engine import Engine, Options  # noqa: E402
 from lanser.rewards.runner import RewardOptions, TrajectoryRunner  # noqa: E402
 from lanser.rewards.steps import Step, validate_step  # noqa: E402
 
 
-def make_workspace(dest: Path, package: str) -> Path:
+def make_workspace(dest: Path, package: str, tree_dir: str | None = None) -> Path:
+    """An installed package (checked alone), or a whole source tree as it is (``--tree``)."""
+    if tree_dir is not None:
+        shutil.copytree(tree_dir, dest, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        return dest
     src = Path(importlib.import_module(package).__file__ or "").parent
     shutil.copytree(src, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "pyrightconfig.json").write_text(f'{{"include": ["{package}"]}}\n', encoding="utf-8")
@@ -84,7 +88,7 @@ def random_edit(rng: random.Random, files: dict[str, str], package: str, n: int)
             return None
         # a reset is the only way to delete: write it empty instead (its importers break)
         return {"id": f"{n}-empty-module", "op": "write", "path": rng.choice(extra), "content": ""}
-    py = sorted(p for p in files if p.endswith(".py"))
+    py = sorted(p for p in files if p.endswith(".py") and p.startswith(package + "/"))
     rel = rng.choice(py)
     text = files[rel]
     try:
@@ -155,7 +159,7 @@ async def check(ws: Path, package: str, steps: int, seed: int, log: Any = print)
     """(steps run, files pulled in all, files a full pull would have asked for); raises
     AssertionError at the first step whose diagnostics differ from a full pull."""
     rng = random.Random(seed)
-    engine = Engine(Options(workspace=str(ws)))
+    engine = Engine(Options(workspace=str(ws), timeout=600))
     pulled = full = 0
     try:
         runner = TrajectoryRunner(engine, RewardOptions())
@@ -171,12 +175,14 @@ async def check(ws: Path, package: str, steps: int, seed: int, log: Any = print)
             step = validate_step(raw, n)
             assert isinstance(step, Step)
             rec = await runner.run_step(step)
-            everything = N.diagnostics(await session.diagnostics(sorted(runner._files)))
+            assert runner.checked is not None
+            checked = runner.checked.checked
+            everything = flatten(await pull_files(session, sorted(checked)))
             got = runner.diagnostics
-            asked = len(runner._files) if runner.last_pulled is None else len(runner.last_pulled)
+            asked = len(checked) if runner.last_pulled is None else len(runner.last_pulled)
             pulled += asked
-            full += len(runner._files)
-            log(f"{n:>3} {raw['id']:<48} {rec['status']:<5} pulled {asked:>2}/{len(runner._files):<2} "
+            full += len(checked)
+            log(f"{n:>3} {raw['id']:<48} {rec['status']:<5} pulled {asked:>2}/{len(checked):<2} "
                 f"errors {rec['diagnostics']['errors']:>3}  {'same' if got == everything else 'DIFFERENT'}")
             if got != everything:
                 missing = [d for d in everything if d not in got]
@@ -189,14 +195,16 @@ async def check(ws: Path, package: str, steps: int, seed: int, log: Any = print)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--package", default="click", help="an installed pure-Python package (default: click)")
+    ap.add_argument("--package", default="click", help="an installed pure-Python package (default: click); "
+                    "with --tree, the package directory new modules go to")
+    ap.add_argument("--tree", default=None, help="check a whole source tree instead (e.g. django's sdist)")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="check-affected-"))
     t0 = time.perf_counter()
     try:
-        ws = make_workspace(tmp / "ws", args.package)
+        ws = make_workspace(tmp / "ws", args.package, args.tree)
         steps, pulled, full = asyncio.run(check(ws, args.package, args.steps, args.seed))
     except AssertionError as exc:
         print(f"MISMATCH: {exc}")
