@@ -924,7 +924,10 @@ def score_commit(commit: Commit, variants: list[tuple[str, dict[str, tuple[str |
         for label, files in variants:
             bundles.clear()
             rec = scorer.score([{"op": "patch", "patch": make_patch(files), "id": label}])[0]
-            after = bundles[-1]["facts"]["diagnostics"] if bundles else base_diags
+            # the step bundle carries the diagnostics of the files whose diagnostics changed
+            changed = set(bundles[-1]["facts"]["scope"]["files"]) if bundles else set()
+            after = [d for d in base_diags if d["path"] not in changed] + \
+                (list(bundles[-1]["facts"]["diagnostics"]) if bundles else [])
             new_texts = {p: t for p, (_, t) in files.items() if t is not None}
             texts_before = {**_texts_of(base_dir, base_diags), **base_texts}
             texts_after = {**_texts_of(base_dir, after), **new_texts}
@@ -990,7 +993,9 @@ def verify_configs(commit: Commit, variants: list[tuple[str, dict[str, tuple[str
     """Score again with scorers built with the compared options; return mismatches."""
     bad = []
     for name, opts in (("regression", {"diag_term": "regression"}),
-                       ("err+warn", {"severities": ("error", "warning")})):
+                       ("err+warn", {"severities": ("error", "warning")}),
+                       # the union through ruff's language server (lanser reward --analyzers pyright,ruff)
+                       ("union", {"analyzers": ("pyright", "ruff")})):
         with RewardScorer(str(base_dir), python=python, **opts) as scorer:
             for label, files in variants:
                 rec = scorer.score([{"op": "patch", "patch": make_patch(files)}])[0]

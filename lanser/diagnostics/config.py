@@ -59,6 +59,7 @@ class PyrightConfig:
     report_import_cycles: bool = False
     python_version: tuple[int, int] | None = None
     roots: tuple[str, ...] = ("", "src")  # import roots inside the workspace (root, src, extraPaths)
+    files: tuple[str, ...] = (CONFIG_JSON, PYPROJECT)  # the configuration files, relative to root
 
 
 def strip_jsonc(text: str) -> str:
@@ -167,7 +168,9 @@ def read_config(root: str | os.PathLike[str]) -> PyrightConfig:
     cycles = False
     version = None
     roots: list[str] = ["", "src"]
-    for obj, path in reversed(_chain(primary)):  # the base first, then each file extending it
+    chain = _chain(primary)
+    files = [CONFIG_JSON, PYPROJECT] + [os.path.relpath(p, top) for _, p in chain]
+    for obj, path in reversed(chain):  # the base first, then each file extending it
         base = path.parent
         inc, exc, ign = _specs(obj, "include", base), _specs(obj, "exclude", base), _specs(obj, "ignore", base)
         include = inc if inc is not None else include
@@ -188,7 +191,8 @@ def read_config(root: str | os.PathLike[str]) -> PyrightConfig:
                         roots.append("" if rel == "." else Path(rel).as_posix())
     return PyrightConfig(root=top.as_posix(), source=primary.relative_to(top).as_posix(), include=include,
                          exclude=exclude, ignore=ignore, report_import_cycles=cycles, python_version=version,
-                         roots=tuple(dict.fromkeys(roots)))
+                         roots=tuple(dict.fromkeys(roots)),
+                         files=tuple(dict.fromkeys(Path(f).as_posix() for f in files)))
 
 
 __all__ = ["CONFIG_JSON", "ConfigError", "PYPROJECT", "PyrightConfig", "Spec", "primary_config", "read_config",

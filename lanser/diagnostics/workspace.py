@@ -113,6 +113,7 @@ class WorkspaceDiagnostics:
     def __init__(self, session: Session, fileset: FileSet | None = None) -> None:
         self.session = session
         self.fileset = fileset or FileSet(read_config(session.ws.root))
+        self.config_files = self.fileset.config.files  # a change to one of them reconfigures the server
         self.order: list[str] = self.fileset.enumerate()  # the order the CLI checks them in
         self.checked: set[str] = set(self.order)
         self.snapshot = Snapshot({}, {"errors": 0, "warnings": 0, "informations": 0})

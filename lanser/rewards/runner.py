@@ -295,6 +295,10 @@ class TrajectoryRunner:
         touched_paths = set(self._touched)
         self._texts_before.clear()
         self._touched.clear()
+        if touched_paths & set(self.checked.config_files):
+            # pyright re-reads a changed configuration in its own time: a new server reads it first
+            await session.reload()
+            self.tracker.forget_step()
         await self.tracker.ask_types_after(session)
         targets = self.tracker.targets(self._text) if session.restarts == self._restarts else None
         if targets is None:

@@ -221,6 +221,13 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.stop(), 5)
 
+    async def reload(self) -> None:
+        """Stop and start the server again (its configuration changed): the new server reads
+        the new configuration before anything is asked, open documents are re-sent.  Not a
+        crash: the one automatic restart stays available."""
+        await self.stop()
+        await self.start()
+
     async def restart(self) -> None:
         old = self.client
         self.client = None

@@ -1,0 +1,105 @@
+"""The reward's counts equal ``pyright --outputjson`` on a workspace whose configuration has
+include, exclude, ignore, strict, extraPaths, executionEnvironments and a ``# pyright:``
+comment -- step by step, on disk and in memory, while steps edit and create files inside
+and outside what the configuration checks (fixtures/configured)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lanser.diagnostics.config import read_config
+from lanser.diagnostics.fileset import FileSet
+from lanser.engine import Engine, Options
+from lanser.pyright_cli import count_by_severity, run_pyright_json
+from lanser.rewards.overlay import OverlayWorkspace
+from lanser.rewards.runner import RewardOptions, TrajectoryRunner
+from lanser.rewards.steps import Step, parse_steps
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "configured"
+
+STEPS: list[dict[str, Any]] = [
+    {"id": "excluded-test", "op": "write", "path": "tests/test_core.py", "content": "a: int = 'x'\nb: int = 'y'\n"},
+    {"id": "outside-include-imported", "op": "write", "path": "vendor/lib/helpers.py",
+     "content": "def shout(text: str) -> int:\n    return len(text)\n"},
+    {"id": "new-checked", "op": "write", "path": "src/app/new.py",
+     "content": "from app.core import greet\n\nn: int = greet('x')\n"},
+    {"id": "new-excluded", "op": "write", "path": "tests/test_new.py", "content": "c: int = 'z'\n"},
+    {"id": "new-excluded-dir", "op": "write", "path": "src/app/generated/gen2.py", "content": "d: int = 'z'\n"},
+    {"id": "ignored", "op": "write", "path": "src/app/legacy.py", "content": "x: int = 'a'\ny: int = 'b'\n"},
+    {"id": "not-included", "op": "write", "path": "conftest.py", "content": "e: int = 'c'\n"},
+    {"id": "strict-reach", "op": "write", "path": "src/app/core.py",
+     "content": "from lib.helpers import shout\n\n\ndef greet(name: str) -> str:\n    return str(shout(name))\n\n\n"
+                "def count(items: list[int]) -> int:\n    return len(items)\n\n\nBAD: int = 1\n"},
+    {"id": "pragma", "op": "write", "path": "src/app/pragma.py",
+     "content": "from app.core import greet\n\nvalue: str = greet('x')\nother: int = greet('y')\n"},
+    {"id": "config", "op": "write", "path": "pyrightconfig.json",
+     "content": '{"include": ["src", "tools"], "exclude": ["**/tests/**"], "strict": ["src/app/strictmod"],'
+                ' "extraPaths": ["vendor"]}\n'},
+    {"id": "reset", "op": "reset"},
+]
+
+
+def materialize(base: Path, dest: Path, overlay: dict[str, bytes | None]) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(base, dest)
+    for rel, data in overlay.items():
+        if data is None:
+            (dest / rel).unlink(missing_ok=True)
+        else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(data)
+    return dest
+
+
+def test_the_enumeration_is_pyrights():
+    files = FileSet(read_config(FIXTURE)).enumerate()
+    assert files == ["src/app/__init__.py", "src/app/core.py", "src/app/legacy.py", "src/app/pragma.py",
+                     "src/app/strictmod/__init__.py", "src/app/strictmod/typed.py", "tools/check.py"]
+    assert run_pyright_json(FIXTURE)["summary"]["filesAnalyzed"] == len(files)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("in_memory", [False, True], ids=["on-disk", "in-memory"])
+def test_every_step_counts_what_the_cli_counts(tmp_path, in_memory):
+    ws = Path(shutil.copytree(FIXTURE, tmp_path / "ws"))
+    items = parse_steps("".join(json.dumps(s) + "\n" for s in STEPS))
+
+    async def go() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        engine = Engine(Options(workspace=str(ws)))
+        out = []
+        try:
+            runner = TrajectoryRunner(engine, RewardOptions(severities=("error", "warning", "information"),
+                                                            by_file="all", in_memory=in_memory))
+            await runner.start()
+            for item in items:
+                assert isinstance(item, Step)
+                rec = await runner.run_step(item)
+                assert rec["status"] == "ok", (item.id, rec.get("error"))
+                if in_memory:
+                    assert isinstance(engine.ws, OverlayWorkspace)
+                    tree = materialize(FIXTURE, tmp_path / "tree", engine.ws.overlay)
+                else:
+                    tree = ws
+                out.append((str(item.id), rec["diagnostics"], count_by_severity(run_pyright_json(tree), tree)))
+        finally:
+            await engine.close()
+        return out
+
+    results = asyncio.run(go())
+    for step_id, ours, cli in results:
+        assert ours == cli, step_id
+    by_id = {step_id: ours for step_id, ours, _ in results}
+    # what the configuration leaves out never counts, whatever a step does to it
+    for step_id in ("excluded-test", "new-excluded", "new-excluded-dir", "ignored", "not-included"):
+        assert not any(p.startswith(("tests/", "conftest", "src/app/generated", "src/app/legacy"))
+                       for p in by_id[step_id]["byFile"]), step_id
+    assert "src/app/new.py" in by_id["new-checked"]["byFile"]
+    assert "tools/other.py" in by_id["config"]["byFile"]  # the new include is honoured
+    assert by_id["reset"] == results[0][1] or by_id["reset"]["errors"] == by_id["excluded-test"]["errors"]
