@@ -46,7 +46,7 @@ from ..diagnostics.fileset import FileSet
 from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
 from ..diagnostics.lint import LintDiagnostics
 from ..diagnostics.tracker import ChangeTracker
-from ..diagnostics.workspace import Diag, Snapshot, WorkspaceDiagnostics, file_counts
+from ..diagnostics.workspace import COUNTED, Diag, Snapshot, WorkspaceDiagnostics, file_counts
 from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
     plan_from_workspace_edit, plan_write
 from ..edits import checks as edit_checks
@@ -737,8 +737,7 @@ def _text_of(data: bytes, rel: str) -> str:
 
 
 def _count(snapshot: Snapshot, severities: Sequence[str]) -> int:
-    return sum(snapshot.totals[{"error": "errors", "warning": "warnings", "information": "informations"}[s]]
-               for s in severities)
+    return sum(snapshot.totals[COUNTED[s]] for s in severities)
 
 
 def _changed_counts(before: Snapshot, after: Snapshot, files: Sequence[str]) -> dict[str, Any]:
