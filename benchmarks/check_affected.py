@@ -11,7 +11,7 @@ and now and then a reset.  After every step the runner's diagnostics (pulled
 only for the files the rule picked, the rest kept) are compared with a pull of
 every file from the same server; any difference is a bug in the rule.
 Prints one line per step and exits 1 on the first mismatch.  (The test-suite
-runs a short fixed sequence of the same kind: tests/test_reward_affected_server.py.)
+runs a short fixed sequence of the same kind: tests/test_rewards_affected_server.py.)
 """
 
 from __future__ import annotations

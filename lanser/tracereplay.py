@@ -126,7 +126,7 @@ class ReplaySession(Session):
         self._next_id = 0
         self._restarting = asyncio.Lock()
         self._unresponsive = False
-        # (tests/test_trace.py checks that every attribute Session.__init__ sets is set here)
+        # (tests/test_trace_replay.py checks that every attribute Session.__init__ sets is set here)
         self.queue = queue
         self.old_root = old_root
         self.new_root = to_uri(ws.root)

@@ -2,7 +2,7 @@
 
 ``make golden`` (``python -m tests.golden.regenerate``) rewrites
 ``tests/golden/<name>.json``; review the diff before committing.  The test
-(tests/test_schema_golden.py) regenerates in memory and compares canonical
+(tests/test_bundles_golden.py) regenerates in memory and compares canonical
 bytes.  Each fixture is copied to a temporary directory first, so the
 fixtures are never touched and the bundles cannot depend on where the
 checkout lives.
