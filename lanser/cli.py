@@ -21,9 +21,10 @@ import click
 
 from . import output
 from .errors import InternalError, LanserError
+from .options import Options
 
 if TYPE_CHECKING:  # the engine (lsprotocol, pygls, tree-sitter) is imported only when a command runs in-process
-    from .engine import Engine, Options
+    from .engine import Engine
 
 
 def __getattr__(name: str) -> Any:
@@ -90,19 +91,12 @@ class Globals:
         return default if v is None or v == () else v
 
     def options(self) -> Options:
-        from .engine import Options
-
-        return Options(**self.options_dict())
+        """The Engine options (defaults from :class:`lanser.options.Options`)."""
+        return Options.from_values(self.values)
 
     def options_dict(self) -> dict[str, Any]:
         """The Engine options as plain values (what a daemon request carries)."""
-        return dict(
-            workspace=self.get("workspace", "."), server=self.get("server", "pyright"),
-            index_io=self.get("index_io", "codepoint"), timeout=self.get("timeout", 30.0),
-            python=self.get("python"), verbose=bool(self.get("verbose", False)),
-            cursor=self.get("cursor", 0), allow_dirty=bool(self.get("allow_dirty", False)),
-            deny_apply_on_ambiguous=bool(self.get("deny_apply_on_ambiguous", False)),
-            allow=tuple(self.get("allow", ())), deny=tuple(self.get("deny", ())))
+        return self.options().to_json()
 
     @property
     def as_json(self) -> bool:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import platform as _platform
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 from lsprotocol import types as T
 
-from . import __version__, codec
+from . import codec
 from .bundles import normalize as N
 from .bundles.canonical import HASHING, with_id
 from .diagnostics.workspace import WorkspaceDiagnostics, pull_files
+from .options import Options
 from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
 from .selectors import SelectorSpec, parse_selector, resolve_selector
 from .selectors.resolution import Resolution
@@ -27,42 +28,17 @@ from .selectors.resolve import token_at
 from .server.pyenv import PythonEnv, choose_python, search_paths
 from .server.registry import ServerSpec, server_spec
 from .server.session import FrameHook, Session, SessionConfig
+from .version import __version__
 from .workspace import Workspace
 
 BUNDLE_VERSION = "1.2"
 SERVER_ENCODING = "utf-16"  # what the pinned servers use (they do not offer utf-8)
 _PLATFORM = f"{_platform.system().lower()}-{_platform.machine()}"
-NAV_COMMANDS = ("def", "refs", "hover", "symbols", "diag", "locate", "prepare-rename")
 
 # Which server capability each command needs.
 _NEEDS = {"def": "definitionProvider", "refs": "referencesProvider", "hover": "hoverProvider",
           "symbols": "documentSymbolProvider", "prepare-rename": "renameProvider",
           "rename": "renameProvider", "actions": "codeActionProvider"}
-
-
-@dataclass(frozen=True)
-class Options:
-    """Global options (CONTRACT.md section 1); every field has a default."""
-
-    workspace: str = "."
-    server: str = "pyright"
-    index_io: str = "codepoint"
-    timeout: float = 30.0
-    python: str | None = None
-    verbose: bool = False
-    cursor: int = 0
-    allow_dirty: bool = False
-    deny_apply_on_ambiguous: bool = False
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        # Every field is a scalar or a tuple of str: no deep copy needed (asdict is slow,
-        # and the daemon keys every request on this).
-        return {f.name: getattr(self, f.name) for f in _OPTION_FIELDS}
-
-
-_OPTION_FIELDS = fields(Options)
 
 
 @dataclass
@@ -450,7 +426,3 @@ def error_bundle(cmd: str, selector: str | None, args: dict[str, Any], err: Lans
         "meta": {"exit_code": err.exit_code, "sorting_keys": list(N.SORTING_KEYS),
                  "hashing": dict(HASHING), "truncated": False, "cursor": None},
     })
-
-
-def options_replace(options: Options, **changes: Any) -> Options:
-    return replace(options, **{k: v for k, v in changes.items() if v is not None})

@@ -24,6 +24,7 @@ from .daemon import client as C
 from .daemon import protocol as P
 from .daemon.paths import Identity, files_for
 from .errors import LanserError, LsCrash
+from .options import DEFAULT_SERVER
 
 R = TypeVar("R")
 
@@ -97,7 +98,7 @@ class AsyncLanserClient(_Operations[Awaitable[dict[str, Any]]]):
     ``timeout``, ``verbose``, ``cursor``, ``allow_dirty``, ``deny_apply_on_ambiguous``,
     ``allow``, ``deny``); each call may override them by keyword."""
 
-    def __init__(self, workspace: str = ".", *, server: str = "pyright", python: str | None = None,
+    def __init__(self, workspace: str = ".", *, server: str = DEFAULT_SERVER, python: str | None = None,
                  daemon: bool = False, cache: bool = True, idle_timeout: float | None = None,
                  **options: Any) -> None:
         self.ident = Identity.for_options(workspace, server, python)
@@ -198,7 +199,7 @@ class SyncLanserClient(_Operations[dict[str, Any]]):
     """Lanser from ordinary code: the same methods, blocking.  In-process clients run their
     server on a private event loop; daemon clients speak to the socket directly."""
 
-    def __init__(self, workspace: str = ".", *, server: str = "pyright", python: str | None = None,
+    def __init__(self, workspace: str = ".", *, server: str = DEFAULT_SERVER, python: str | None = None,
                  daemon: bool = False, cache: bool = True, idle_timeout: float | None = None,
                  **options: Any) -> None:
         self._async = AsyncLanserClient(workspace, server=server, python=python, daemon=daemon, cache=cache,

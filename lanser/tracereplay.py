@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterator
 
 from .bundles.canonical import canonical_bytes
 from .bundles.paths import to_uri
-from .engine import Engine, Options
+from .engine import Engine
+from .options import Options
 from .errors import ContentModified, LanserError, LsCrash, LsTimeout, NotFound, ReplayMismatch, RequestCancelled
 from .server.pyenv import PythonEnv
 from .server.registry import PINNED, ServerSpec
@@ -371,11 +372,7 @@ def _restore_volatile(regen: dict[str, Any], recorded: dict[str, Any]) -> dict[s
 
 
 def _options(op: Operation, workspace: str) -> Options:
-    opts = dict(op.start.get("options") or {})
-    opts["workspace"] = workspace
-    for key in ("allow", "deny"):
-        opts[key] = tuple(opts.get(key) or ())
-    return Options(**{k: v for k, v in opts.items() if k in Options.__dataclass_fields__})
+    return Options.from_values({**(op.start.get("options") or {}), "workspace": workspace})
 
 
 def reward_options(args: dict[str, Any]) -> tuple[str, Any]:

@@ -17,12 +17,13 @@ from ..errors import LanserError
 
 
 def _identity(g: Globals) -> Identity:
-    ws = g.get("workspace", ".")
+    opts = g.options()
+    ws = opts.workspace
     if not os.path.isdir(ws):
         from ..errors import NotFound
 
         raise NotFound(f"workspace {ws!r} is not a directory")
-    return Identity.for_options(ws, g.get("server", "pyright"), g.get("python"))
+    return Identity.for_options(ws, opts.server, opts.python)
 
 
 def _emit(g: Globals, report: dict[str, Any], lines: list[str]) -> None:

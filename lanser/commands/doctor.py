@@ -6,7 +6,8 @@ import subprocess
 import sys
 from typing import Any
 
-from .. import __version__, output
+from .. import output
+from ..version import __version__
 from ..cli import Globals, global_command, run_async
 from ..errors import LanserError
 from ..server.registry import server_spec
@@ -26,13 +27,13 @@ def diagnose(g: Globals) -> tuple[dict[str, Any], int]:
                               "lanserPython": ".".join(map(str, sys.version_info[:3]))}
     code = 0
     try:
-        spec = server_spec(g.get("server", "pyright"))
+        opts = g.options()
+        spec = server_spec(opts.server)
         report["server"] = {"name": spec.name, "version": spec.version, "pinned": spec.pinned,
                             "matchesPin": spec.matches_pin, "path": spec.langserver}
         report["node"] = {"path": spec.node, "version": _node_version(spec.node)}
-        ws = Workspace(g.get("workspace", "."))
-        session = Session(ws, SessionConfig(server=spec.name, python=g.get("python"),
-                                            timeout=g.get("timeout", 30.0)))
+        ws = Workspace(opts.workspace)
+        session = Session(ws, SessionConfig(server=spec.name, python=opts.python, timeout=opts.timeout))
         report["python"] = {"path": session.python.path, "source": session.python.source,
                             "version": session.python.full_version}
 

@@ -47,7 +47,7 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
     if print_bundles and print_records:
         raise click.UsageError("give at most one of --bundles and --records")
     try:
-        results = replay(trace_path, g.get("workspace", "."), only=only)
+        results = replay(trace_path, g.options().workspace, only=only)
     except LanserError as exc:
         return _fail(exc)
     bad = [r for r in results if r.status == "mismatch"]

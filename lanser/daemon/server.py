@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from ..options import DEFAULT_SERVER
 from . import protocol as P
 from .paths import DaemonFiles, Identity, files_for
 
@@ -214,7 +215,7 @@ def _ready(fd: int | None, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lanser-daemon")
     parser.add_argument("--workspace", required=True)
-    parser.add_argument("--server", default="pyright")
+    parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--python", default=None)
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT)
     parser.add_argument("--ready-fd", type=int, default=None)

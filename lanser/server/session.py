@@ -25,12 +25,12 @@ from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
 from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
+from ..options import DEFAULT_SERVER, DEFAULT_TIMEOUT
 from ..workspace import CONFIG_FILES, Workspace, decode_source, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
 
-DEFAULT_TIMEOUT = 30.0
 RESTART_BACKOFF = 0.5
 
 # JSON-RPC error codes the LSP specification gives meaning to.
@@ -46,7 +46,7 @@ _DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
 
 @dataclass
 class SessionConfig:
-    server: str = "pyright"
+    server: str = DEFAULT_SERVER
     python: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     frame_hook: FrameHook | None = None
