@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,6 +11,7 @@ import click
 from .. import output
 from ..cli import Globals, global_command, recorder_for, run_async, step_runner
 from ..errors import FsPermissions, LanserError
+from ..fsutil import AtomicFile
 
 
 def _progress(n: int, total: int) -> None:
@@ -86,26 +85,12 @@ def batch(g: Globals, in_path: str, out_path: str | None) -> int:
 
 def _to_file(g: Globals, text: str, path: Path) -> list[int]:
     """Write through a temporary file renamed into place: never a partial OUT file."""
-    parent = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        with AtomicFile(path) as out:
+            codes: Any = run_async(lambda: _run(g, text, out.stream))
     except OSError as exc:
         raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
-    ok = False
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            codes: Any = run_async(lambda: _run(g, text, fh))
-        os.replace(tmp, path)
-        ok = True
-        return list(codes)
-    except OSError as exc:
-        raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if not ok:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    return list(codes)
 
 
 COMMANDS = [batch]

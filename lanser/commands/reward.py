@@ -22,20 +22,17 @@ steps that never ran).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TextIO, overload
+from typing import Any, Callable, Iterator, Sequence, overload
 
 import click
 
 from .. import output
 from ..cli import Globals, global_command, recorder_for
 from ..engine import Engine
-from ..errors import FsPermissions, LanserError
+from ..errors import LanserError
+from ..fsutil import AtomicFile
 from ..progress import Progress
 from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
@@ -61,44 +58,24 @@ def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, wei
 
 
 class _Sink:
-    """stdout, or a temp file next to ``-o`` renamed into place when the run succeeded."""
+    """stdout, or ``-o``'s file (:class:`lanser.fsutil.AtomicFile`), renamed into place when the
+    run succeeded."""
 
     def __init__(self, out: str | None) -> None:
-        self.target = Path(out) if out else None
-        self.tmp: Path | None = None
+        self.file = AtomicFile(Path(out)) if out else None
         self.written = 0
-        self.stream: TextIO = sys.stdout
-        if self.target is not None:
-            parent = self.target.parent if str(self.target.parent) else Path(".")
-            try:
-                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=parent)
-            except OSError as exc:
-                raise FsPermissions(f"cannot write {out}: {exc.strerror or exc}") from None
-            self.tmp = Path(name)
-            self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        self.stream.write(output.json_line(record) + "\n")
-        self.stream.flush()
+        output.emit_json(record, self.file.stream if self.file is not None else None)
         self.written += 1
 
     def commit(self) -> None:
-        if self.target is not None and self.tmp is not None:
-            self.stream.close()
-            try:
-                os.replace(self.tmp, self.target)
-            except OSError as exc:
-                self.discard()
-                raise FsPermissions(f"cannot write {self.target}: {exc.strerror or exc}") from None
-            self.tmp = None
+        if self.file is not None:
+            self.file.commit()
 
     def discard(self) -> None:
-        if self.tmp is not None:
-            with contextlib.suppress(OSError):
-                self.stream.close()
-            with contextlib.suppress(OSError):
-                self.tmp.unlink()
-            self.tmp = None
+        if self.file is not None:
+            self.file.discard()
 
 
 class _Interrupts:

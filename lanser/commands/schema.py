@@ -8,7 +8,6 @@ directory that cannot be written.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import click
 
 from .. import output
+from ..fsutil import write_atomic
 from ..cli import Globals, global_command
 
 INVALID = 2
@@ -78,9 +78,7 @@ def export_cmd(g: Globals, directory: str) -> int:
         target.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             dest = target / f"{kind}.json"
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            tmp.write_text(schema_text(kind), encoding="utf-8")
-            os.replace(tmp, dest)
+            write_atomic(dest, schema_text(kind).encode("utf-8"))
             sys.stdout.write(f"{dest}\n")
     except OSError as exc:
         sys.stderr.write(f"lanser: E/FS_PERMISSIONS: cannot write schemas to {directory}: {exc.strerror or exc}\n")

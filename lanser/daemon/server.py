@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from ..fsutil import write_atomic
 from ..options import DEFAULT_SERVER
 from . import protocol as P
 from .paths import DaemonFiles, Identity, files_for
@@ -116,11 +117,7 @@ class DaemonServer:
     def _write_meta(self) -> None:
         meta = {"pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "identity": self.ident.to_json(),
                 "socket": str(self.files.socket), "idleTimeout": self.idle_timeout, "started": self.started}
-        tmp = self.files.meta.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(meta, fh)
-        os.replace(tmp, self.files.meta)
+        write_atomic(self.files.meta, json.dumps(meta).encode(), mode=0o600)
 
     async def _idle_watch(self) -> None:
         if self.idle_timeout <= 0:
