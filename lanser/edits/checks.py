@@ -21,7 +21,6 @@ import fnmatch
 import keyword
 import os
 import unicodedata
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -103,13 +102,6 @@ def check_confidence(confidence: float | None, tau: float | None, deny_apply_on_
 
 # -- parsing -----------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _parser():  # type: ignore[no-untyped-def]
-    import tree_sitter_python
-    from tree_sitter import Language, Parser
-    return Parser(Language(tree_sitter_python.language()))
-
-
 def is_python(path: str) -> bool:
     return path.endswith((".py", ".pyi"))
 
@@ -137,7 +129,9 @@ def syntax_error_line(data: bytes, path: str = "") -> int | None:
         text = decode_source(data, path).text
     except Exception:  # noqa: BLE001 - undecodable: not a parse question
         return None
-    tree = _parser().parse(text.encode("utf-8"))
+    from ..selectors.structure import parser  # tree-sitter: imported when an edit is checked
+
+    tree = parser().parse(text.encode("utf-8"))
     root = tree.root_node
     if not root.has_error:
         return None

@@ -35,6 +35,7 @@ literal statement right after it (an attribute docstring).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
@@ -62,8 +63,17 @@ def language() -> Language:
     return Language(tree_sitter_python.language())
 
 
+_PARSERS = threading.local()
+
+
 def parser() -> Parser:
-    return Parser(language())
+    """The tree-sitter Python parser: the one place Lanser builds it (one per thread, since a
+    parser is not thread-safe); selectors, edit checks, comment checks and reward identities
+    all parse through it."""
+    found = getattr(_PARSERS, "parser", None)
+    if found is None:
+        found = _PARSERS.parser = Parser(language())
+    return found
 
 
 @dataclass(frozen=True)
