@@ -38,10 +38,10 @@ from .bundles.canonical import canonical_bytes
 from .bundles.paths import to_uri
 from .engine import Engine
 from .options import Options
-from .errors import ContentModified, LanserError, LsCrash, LsTimeout, NotFound, ReplayMismatch, RequestCancelled
+from .errors import LanserError, LsCrash, NotFound, ReplayMismatch
 from .server.pyenv import PythonEnv
 from .server.registry import PINNED, ServerSpec
-from .server.session import ServerInfo, Session, SessionConfig, _Doc
+from .server.session import Document, ServerInfo, Session, SessionConfig, response_error, timeout_error
 from .trace import (LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest,
                     workspace_rel)
 from .workspace import Workspace
@@ -155,7 +155,7 @@ class ReplaySession(Session):
         ex = self._pop("initialize")
         if ex.response is None:  # the recorded start failed: fail the same way
             if ex.cancelled:
-                raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for initialize")
+                raise timeout_error(self.config.timeout, "initialize")
             raise LsCrash(f"{self.spec.name} gave no answer to initialize in the trace")
         result = rebase((ex.response or {}).get("result") or {}, self.old_root, self.new_root)
         caps = result.get("capabilities", {}) if isinstance(result, dict) else {}
@@ -183,23 +183,17 @@ class ReplaySession(Session):
             raise self._fail(f"replay sent {method} with other parameters than recorded")
         if ex.response is None:
             if ex.cancelled:
-                raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {method}")
+                raise timeout_error(self.config.timeout, method)
             raise LsCrash(f"{self.spec.name} gave no answer to {method} in the trace")
         raw = rebase(ex.response, self.old_root, self.new_root)
-        err = raw.get("error")
-        if err:
-            code = err.get("code")
-            if code == -32800:
-                raise RequestCancelled(f"{method} was cancelled by the server: {err.get('message')}")
-            if code == -32801:
-                raise ContentModified(f"{method}: content modified: {err.get('message')}")
-            raise LanserError(f"{method} failed: {err.get('message')} (code {code})")
+        if raw.get("error"):
+            raise response_error(method, raw["error"])
         return raw.get("result")
 
     def sync(self, rel: str, text: str, *, previous: str | None = None) -> int:
         doc = self.docs.get(rel)
         if doc is None:
-            doc = self.docs[rel] = _Doc(1, text)
+            doc = self.docs[rel] = Document(1, text)
         elif doc.text != text:
             doc.version += 1
             doc.text = text

@@ -122,7 +122,7 @@ class Service:
             self.session = session
             self.session_starts += 1
             # An SDK user who never closes must not leave a server behind.
-            weakref.finalize(session, kill_process, session.client._server if session.client else None)
+            weakref.finalize(session, kill_process, session.client.process if session.client else None)
             self.synced = self.scanner.scan()   # a new server reads the disk itself
         self.session.config.timeout = timeout
         return self.session
