@@ -18,6 +18,7 @@ from lsprotocol import types as T
 from . import codec
 from .bundles import normalize as N
 from .bundles.canonical import HASHING, with_id
+from .bundles.envelope import BUNDLE_VERSION, error_bundle
 from .diagnostics.workspace import WorkspaceDiagnostics, pull_files
 from .options import Options
 from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
@@ -31,7 +32,8 @@ from .server.session import FrameHook, Session, SessionConfig
 from .version import __version__
 from .workspace import Workspace
 
-BUNDLE_VERSION = "1.2"
+__all__ = ["BUNDLE_VERSION", "Context", "Engine", "Options", "Request", "error_bundle"]
+
 SERVER_ENCODING = "utf-16"  # what the pinned servers use (they do not offer utf-8)
 _PLATFORM = f"{_platform.system().lower()}-{_platform.machine()}"
 
@@ -414,15 +416,3 @@ def _add_io_ranges(bundle: dict[str, Any], eng: Engine) -> None:
 
     visit(bundle.get("resolution"), None)
     visit(bundle.get("facts"), None)
-
-
-def error_bundle(cmd: str, selector: str | None, args: dict[str, Any], err: LanserError) -> dict[str, Any]:
-    """The bundle for a failure before any engine existed (bad workspace, bad --index-io...)."""
-    return with_id({
-        "version": BUNDLE_VERSION, "status": "error",
-        "request": {"cmd": cmd, "selector": None, "args": args},
-        "resolution": None, "facts": None, "edits": None, "processReward": None,
-        "environment": None, "capabilities": None, "error": err.to_json(),
-        "meta": {"exit_code": err.exit_code, "sorting_keys": list(N.SORTING_KEYS),
-                 "hashing": dict(HASHING), "truncated": False, "cursor": None},
-    })

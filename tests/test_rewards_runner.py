@@ -16,7 +16,7 @@ import pytest
 
 from lanser.cli import main
 from lanser.engine import Engine, Options
-from lanser.progress import Progress
+from lanser.output import Progress
 from lanser.pyright_cli import count_by_severity, run_pyright_json
 from lanser.rewards.api import RewardScorer
 from lanser.rewards.runner import RewardOptions, TrajectoryRunner

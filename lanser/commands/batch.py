@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command, recorder_for, run_async, step_runner
-from ..errors import FsPermissions, LanserError
+from .runtime import Globals, global_command, recorder_for, run_async, step_runner
+from ..errors import FsPermissions
 from ..fsutil import AtomicFile
 
 
-def _progress(n: int, total: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\rlanser batch: {n}/{total}")
-        if n == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
+async def _run(g: Globals, text: str, out: TextIO | None) -> list[int]:
     from ..batch import parse_batch, run_batch, writes
 
     steps = parse_batch(text)
@@ -34,12 +25,14 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
         engine = getattr(engine, "fallback", engine)
     recorder = recorder_for(g, engine)
     codes: list[int] = []
+    bar = output.Progress(len(steps))
     try:
         async for rec in run_batch(engine, steps, on_bundle=recorder.finish if recorder else None):
             output.emit_json(rec, out)
             codes.append(rec["exitCode"])
-            _progress(len(codes), len(steps))
+            bar.update()
     finally:
+        bar.finish()
         await engine.close()
     return codes
 
@@ -71,15 +64,11 @@ def batch(g: Globals, in_path: str, out_path: str | None) -> int:
     from ..batch import batch_exit_code
     from ..rewards.steps import read_steps_text
 
-    try:
-        text = read_steps_text(in_path)
-        if out_path is None:
-            codes = run_async(lambda: _run(g, text, sys.stdout))
-        else:
-            codes = _to_file(g, text, Path(out_path))
-    except LanserError as exc:
-        output.error(exc)
-        return exc.exit_code
+    text = read_steps_text(in_path)
+    if out_path is None:
+        codes = run_async(lambda: _run(g, text, None))
+    else:
+        codes = _to_file(g, text, Path(out_path))
     return batch_exit_code(codes)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import output
 from ..version import __version__
-from ..cli import Globals, global_command, run_async
+from .runtime import Globals, global_command, run_async
 from ..errors import LanserError
 from ..server.registry import server_spec
 from ..server.session import Session, SessionConfig
@@ -62,14 +62,15 @@ def doctor(g: Globals) -> int:
         output.emit_json(report)
     else:
         srv = report.get("server", {})
-        print(f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
-              f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}")
-        print(f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}")
         py = report.get("python", {})
-        print(f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}")
-        print(f"encoding {report.get('positionEncoding')}")
+        output.emit_lines([
+            f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
+            f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}",
+            f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}",
+            f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}",
+            f"encoding {report.get('positionEncoding')}"])
         if "error" in report:
-            print(f"error    {report['error']['code']}: {report['error']['message']}", file=sys.stderr)
+            output.emit_err_lines([f"error    {report['error']['code']}: {report['error']['message']}"])
     return code
 
 

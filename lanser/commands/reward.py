@@ -29,11 +29,10 @@ from typing import Any, Callable, Iterator, Sequence, overload
 import click
 
 from .. import output
-from ..cli import Globals, global_command, recorder_for
+from .runtime import Globals, global_command, recorder_for
 from ..engine import Engine
 from ..errors import LanserError
 from ..fsutil import AtomicFile
-from ..progress import Progress
 from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
@@ -153,7 +152,7 @@ async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOpt
     recorder = recorder_for(g, engine)  # --trace-file: the whole run is one trace operation
     traj = recorder.trajectory("reward", trajectory_args(text, options)) if recorder is not None else None
     steps = sum(1 for i in items if i != SEPARATOR)
-    bar = Progress(steps)
+    bar = output.Progress(steps)
     failure: LanserError | None = None
     aborted = False
     try:
@@ -236,31 +235,23 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
                              reset_between=reset_between, by_file=by_file)
-    try:
-        text = read_steps_text(steps_file)
-        items = parse_steps(text, blank_separates=reset_between)
-        sink = _Sink(out)
-        if not any(i != SEPARATOR for i in items):
-            sink.commit()  # nothing to do: no server is started, no record printed
-            return 0
-    except LanserError as exc:
-        output.error(exc)
-        return exc.exit_code
+    text = read_steps_text(steps_file)
+    items = parse_steps(text, blank_separates=reset_between)
+    sink = _Sink(out)
+    if not any(i != SEPARATOR for i in items):
+        sink.commit()  # nothing to do: no server is started, no record printed
+        return 0
     interrupts = _Interrupts()
     try:
         asyncio.run(_run(g, text, items, options, sink, interrupts))
         sink.commit()
-    except LanserError as exc:
-        sink.discard()
-        output.error(exc)
-        return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         sink.commit()  # the records printed so far are the truth about the steps that ran
         output.note(f"interrupted: stopped at once; {sink.written} record(s) written"
                     + (f"; step {interrupts.in_flight} was running: if it edited files, its edit may "
                        f"have landed without a record" if interrupts.in_flight is not None else ""))
         return 130
-    except BaseException:
+    except BaseException:  # a LanserError is rendered by the one handler (lanser/cli.py)
         sink.discard()
         raise
     if interrupts.stop and interrupts.steps_started < sum(1 for i in items if i != SEPARATOR):

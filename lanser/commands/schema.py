@@ -1,27 +1,24 @@
 """``lanser schema export|validate|validate-batch``: the shipped JSON Schemas.
 
-Exit codes: 0 every document valid; 2 some document invalid or not JSON
-(the input does not conform); 3 a missing file or directory; 71 an export
-directory that cannot be written.
+Exit codes: 0 every document valid; 2 (E/BAD_INPUT) some document invalid or
+not JSON (the input does not conform); 3 (E/NOT_FOUND) a missing file or
+directory; 71 (E/FS_PERMISSIONS) an export directory that cannot be written.
+Each invalid document is reported on stdout (``FILE:LINE: path: message``); the
+failure itself is the one stderr line every command's failure gets.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import output
+from ..errors import BadInput, FsPermissions, NotFound
 from ..fsutil import write_atomic
-from ..cli import Globals, global_command
-
-INVALID = 2
-MISSING = 3
-UNWRITABLE = 71
-
+from .runtime import Globals, global_command
 
 def documents(path: Path) -> list[tuple[int, Any, str | None]]:
     """(line, value, parse error) per document: the whole file when it is one JSON value,
@@ -56,8 +53,7 @@ def validate_file(kind: str, path: Path, as_json: bool) -> tuple[int, int]:
         if as_json:
             output.emit_json({"file": str(path), "line": line or None, "valid": not msgs, "errors": msgs})
         elif msgs:
-            for msg in msgs:
-                sys.stdout.write(f"{where}: {msg}\n")
+            output.emit_lines([f"{where}: {msg}" for msg in msgs])
         bad += bool(msgs)
     return len(docs), bad
 
@@ -79,10 +75,9 @@ def export_cmd(g: Globals, directory: str) -> int:
         for kind in KINDS:
             dest = target / f"{kind}.json"
             write_atomic(dest, schema_text(kind).encode("utf-8"))
-            sys.stdout.write(f"{dest}\n")
+            output.emit_lines([str(dest)])
     except OSError as exc:
-        sys.stderr.write(f"lanser: E/FS_PERMISSIONS: cannot write schemas to {directory}: {exc.strerror or exc}\n")
-        return UNWRITABLE
+        raise FsPermissions(f"cannot write schemas to {directory}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -93,12 +88,13 @@ def validate_cmd(g: Globals, kind: str, file: str) -> int:
     """Validate a JSON file, or every line of a JSON Lines file, against KIND."""
     path = Path(file)
     if not path.is_file():
-        sys.stderr.write(f"lanser: E/NOT_FOUND: no such file: {file}\n")
-        return MISSING
+        raise NotFound(f"no such file: {file}")
     total, bad = validate_file(kind, path, g.as_json)
     if not g.as_json:
-        sys.stdout.write(f"{path}: {total - bad}/{total} valid {kind}\n")
-    return INVALID if bad else 0
+        output.emit_lines([f"{path}: {total - bad}/{total} valid {kind}"])
+    if bad:
+        raise BadInput(f"{path}: {bad} of {total} document(s) are not valid {kind}")
+    return 0
 
 
 @global_command("validate-batch")
@@ -108,8 +104,7 @@ def validate_batch_cmd(g: Globals, kind: str, directory: str) -> int:
     """Validate every .json/.jsonl file in DIR (not recursive; hidden and other files skipped)."""
     root = Path(directory)
     if not root.is_dir():
-        sys.stderr.write(f"lanser: E/NOT_FOUND: no such directory: {directory}\n")
-        return MISSING
+        raise NotFound(f"no such directory: {directory}")
     files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")
                    and p.suffix in (".json", ".jsonl"))
     total = bad = bad_files = 0
@@ -117,8 +112,10 @@ def validate_batch_cmd(g: Globals, kind: str, directory: str) -> int:
         n, b = validate_file(kind, path, g.as_json)
         total, bad, bad_files = total + n, bad + b, bad_files + bool(b)
     if not g.as_json:
-        sys.stdout.write(f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)\n")
-    return INVALID if bad else 0
+        output.emit_lines([f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)"])
+    if bad:
+        raise BadInput(f"{directory}: {bad} of {total} document(s) in {bad_files} file(s) are not valid {kind}")
+    return 0
 
 
 @click.group("schema")
