@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from lanser.engine import Engine, Options
-from lanser.mutations import name_occurrences
+from lanser.engine.mutations import name_occurrences
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.server

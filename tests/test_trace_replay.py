@@ -206,12 +206,12 @@ def test_replay_never_starts_a_server(recorded: dict[str, Any], monkeypatch: pyt
     def forbidden(*a: Any, **k: Any) -> Any:
         raise AssertionError("replay tried to start a process or locate a server")
 
-    import lanser.engine
+    import lanser.engine.core
     import lanser.server.registry
     import lanser.server.session
     monkeypatch.setattr(asyncio, "create_subprocess_exec", forbidden)
     monkeypatch.setattr(subprocess, "Popen", forbidden)
-    monkeypatch.setattr(lanser.engine, "server_spec", forbidden)
+    monkeypatch.setattr(lanser.engine.core, "server_spec", forbidden)
     monkeypatch.setattr(lanser.server.registry, "node_binary", forbidden)
     monkeypatch.setattr(lanser.server.session, "LanserLanguageClient", forbidden)
     results = TR.replay(str(recorded["trace"]), str(recorded["ws"]))

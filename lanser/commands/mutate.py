@@ -1,7 +1,7 @@
 """Mutating commands: prepare-rename, rename, actions, edit.
 
 Each callback parses its arguments and hands them to the engine (see
-lanser/mutations.py); dry run is the default everywhere an edit is planned.
+lanser/engine/mutations.py); dry run is the default everywhere an edit is planned.
 Human output adds a few lines to the common summary (placeholder, listed
 actions, unrenamed candidates); ``--json`` prints the bundle unchanged.
 

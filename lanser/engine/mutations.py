@@ -43,22 +43,22 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from lsprotocol import types as T
 from lsprotocol.converters import get_converter
 
-from . import codec
-from .bundles import normalize as N
-from .bundles.paths import portable_path, uri_to_path
-from .edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
+from .. import codec
+from ..bundles import normalize as N
+from ..bundles.paths import portable_path, uri_to_path
+from ..edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
                     recover, reindent, removes_comments)
-from .edits.comments import ClaimedLines, RemovedComment
-from .edits.checks import check_globs, run_checks
-from .edits.gitstate import check_clean
-from .edits.reindent import indentation_of
-from .engine import Context, Request, _overlaps, _require
-from .diagnostics.workspace import WorkspaceDiagnostics
-from .errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
-from .rewards.formula import process_reward
-from .selectors.resolution import TAU
-from .server.session import Session
-from .workspace import Workspace, decode_source
+from ..edits.comments import ClaimedLines, RemovedComment
+from ..edits.checks import check_globs, run_checks
+from ..edits.gitstate import check_clean
+from ..edits.reindent import indentation_of
+from .core import Context, Request, _overlaps, _require
+from ..diagnostics.workspace import WorkspaceDiagnostics
+from ..errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
+from ..rewards.formula import process_reward
+from ..selectors.resolution import TAU
+from ..server.session import Session
+from ..workspace import Workspace, decode_source
 
 Handler = Callable[[Request, Context], Awaitable[Any]]
 ORGANIZE_IMPORTS_COMMAND = "pyright.organizeimports"

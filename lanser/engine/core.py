@@ -15,22 +15,22 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from lsprotocol import types as T
 
-from . import codec
-from .bundles import normalize as N
-from .bundles.canonical import HASHING, with_id
-from .bundles.envelope import BUNDLE_VERSION, error_bundle
-from .diagnostics.workspace import WorkspaceDiagnostics, pull_files
-from .options import Options
-from .errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
-from .selectors import SelectorSpec, parse_selector, resolve_selector
-from .selectors.resolution import Resolution
-from .selectors.grammar import looks_like_selector
-from .selectors.resolve import token_at
-from .server.pyenv import PythonEnv, choose_python, search_paths
-from .server.registry import ServerSpec, server_spec
-from .server.session import FrameHook, Session, SessionConfig
-from .version import __version__
-from .workspace import Workspace
+from .. import codec
+from ..bundles import normalize as N
+from ..bundles.canonical import HASHING, with_id
+from ..bundles.envelope import BUNDLE_VERSION, error_bundle
+from ..diagnostics.workspace import WorkspaceDiagnostics, pull_files
+from ..options import Options
+from ..errors import BadInput, InternalError, LanserError, NotFound, UnsupportedCap
+from ..selectors import SelectorSpec, parse_selector, resolve_selector
+from ..selectors.resolution import Resolution
+from ..selectors.grammar import looks_like_selector
+from ..selectors.resolve import token_at
+from ..server.pyenv import PythonEnv, choose_python, search_paths
+from ..server.registry import ServerSpec, server_spec
+from ..server.session import FrameHook, Session, SessionConfig
+from ..version import __version__
+from ..workspace import Workspace
 
 __all__ = ["BUNDLE_VERSION", "Context", "Engine", "Options", "Request", "error_bundle"]
 
@@ -101,8 +101,8 @@ class Engine:
     def library_fact(self, external: frozenset[str], workspace_tops: frozenset[str],
                      stdlib: frozenset[str]) -> frozenset[str]:
         """Which of the libraries ``external`` reach a workspace module (diagnostics/libraries.py)."""
-        from .diagnostics.libraries import reaching_libraries
-        from .diagnostics.stdlib import typeshed_dir
+        from ..diagnostics.libraries import reaching_libraries
+        from ..diagnostics.stdlib import typeshed_dir
 
         typeshed = typeshed_dir(self.spec.name)
         answer = reaching_libraries(external, workspace_tops, stdlib, search_paths(self.python),
