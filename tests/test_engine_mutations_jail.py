@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from lanser.engine import Engine, Options
-from lanser.engine.mutations import outside_paths, portable_workspace_edit
+from lanser.engine.planner import outside_paths, portable_workspace_edit
 from lanser.workspace import Workspace
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -34,33 +34,35 @@ Decisions (README, "Safe mutations"):
 from __future__ import annotations
 
 import io
-import os
 import re
 import tokenize
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from lsprotocol import types as T
 from lsprotocol.converters import get_converter
 
 from .. import codec
 from ..bundles import normalize as N
-from ..bundles.paths import portable_path, uri_to_path
+from ..bundles.paths import portable_path
 from ..edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
-                    recover, reindent, removes_comments)
+                    recover, removes_comments)
 from ..edits.comments import ClaimedLines, RemovedComment
 from ..edits.checks import check_globs, run_checks
 from ..edits.gitstate import check_clean
-from ..edits.reindent import indentation_of
-from .core import Context, Request, _overlaps, _require
 from ..diagnostics.workspace import WorkspaceDiagnostics
-from ..errors import ApplyConflict, BadInput, FsPermissions, LanserError, NotFound, UnsupportedCap
+from ..errors import ApplyConflict, BadInput, LanserError, NotFound, UnsupportedCap
 from ..rewards.formula import process_reward
 from ..selectors.resolution import TAU
 from ..server.session import Session
 from ..workspace import Workspace, decode_source
+from .planner import (Planned, overlaps, plan_edit, plan_rename, portable_workspace_edit, prepare_rename,
+                      refuse_noop, refuse_outside, require)
 
-Handler = Callable[[Request, Context], Awaitable[Any]]
+if TYPE_CHECKING:
+    from .context import Context, Request
+
+Handler = Callable[["Request", "Context"], Awaitable[Any]]
 ORGANIZE_IMPORTS_COMMAND = "pyright.organizeimports"
 _CONVERTER = get_converter()
 
@@ -71,61 +73,6 @@ def mutation_handlers() -> dict[str, Handler]:
 
 
 # -- pure helpers ------------------------------------------------------------------
-
-def _edit_uris(edit: Mapping[str, Any]) -> Iterable[str]:
-    for op in edit.get("documentChanges") or []:
-        if "textDocument" in op:
-            yield op["textDocument"]["uri"]
-        for key in ("uri", "oldUri", "newUri"):
-            if isinstance(op.get(key), str):
-                yield op[key]
-    yield from (edit.get("changes") or {})
-
-
-def _to_path(uri: str) -> Path:
-    return uri_to_path(uri) if uri.startswith("file:") else Path(uri)
-
-
-def outside_paths(edit: Mapping[str, Any], ws: Workspace) -> list[str]:
-    """Portable forms of every file ``edit`` touches outside the workspace
-    (symlinks resolved: a link inside pointing outside is outside)."""
-    out = set()
-    for uri in _edit_uris(edit):
-        p = _to_path(uri)
-        real = Path(os.path.realpath(p if p.is_absolute() else ws.root / p))
-        if not ws.contains(real):
-            out.add(portable_path(uri, ws.root) if uri.startswith("file:") else uri)
-    return sorted(out)
-
-
-def portable_workspace_edit(edit: Mapping[str, Any], root: Path) -> dict[str, Any]:
-    """The server's WorkspaceEdit with every URI made workspace-relative (portable
-    outside), text edits sorted by range; no absolute path survives into the bundle."""
-    def p(uri: str) -> str:
-        return portable_path(uri, root) if uri.startswith("file:") else uri
-
-    def sorted_edits(edits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return sorted(edits, key=lambda e: (N.flat_range(e["range"]), e.get("newText", "")))
-
-    out: dict[str, Any] = {}
-    if edit.get("documentChanges"):
-        ops = []
-        for op in edit["documentChanges"]:
-            op = dict(op)
-            if "textDocument" in op:
-                op["textDocument"] = {**op["textDocument"], "uri": p(op["textDocument"]["uri"])}
-                op["edits"] = sorted_edits(list(op.get("edits") or []))
-            for key in ("uri", "oldUri", "newUri"):
-                if isinstance(op.get(key), str):
-                    op[key] = p(op[key])
-            ops.append(op)
-        if all("textDocument" in op for op in ops):  # pure text edits: order-free, so sort
-            ops.sort(key=lambda op: op["textDocument"]["uri"])
-        out["documentChanges"] = ops
-    if edit.get("changes"):
-        out["changes"] = {p(u): sorted_edits(list(es or [])) for u, es in sorted(edit["changes"].items())}
-    return out
-
 
 def edited_spans(edit: Mapping[str, Any], root: Path) -> dict[str, list[list[int]]]:
     """Workspace-relative path -> flat ranges the edit rewrites (server encoding)."""
@@ -191,26 +138,6 @@ def unrenamed_candidates(ws: Workspace, name: str, spans: Mapping[str, list[list
     return N.sort_locations(out, "kind")
 
 
-def replacement_edit(src_lines: Sequence[str], rng: list[int], text: str, encoding: str,
-                     newline: str) -> dict[str, Any]:
-    """The TextEdit replacing ``rng`` with ``text`` re-indented to the target: the
-    first line continues the target's line; later lines get the target line's
-    indentation; a final newline is kept only if the replaced text ended with one."""
-    sl, sc, el, ec = rng
-    line = src_lines[sl]
-    start_cp = codec.to_codepoints(line, sc, encoding)
-    prefix = line[:start_cp]
-    indent = prefix if not prefix.strip() else indentation_of(line)
-    new = reindent(text, indent, newline=newline, first_line=False)
-    replaced_ends_line = ec == 0 and el > sl
-    if not replaced_ends_line:
-        new = new.removesuffix(newline) if new.endswith(newline) else new.rstrip("\n")
-    elif not new.endswith(newline):
-        new += newline
-    return {"range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
-            "newText": new}
-
-
 # -- server helpers -------------------------------------------------------------------
 
 async def _start(ctx: Context, cmd: str, *, apply: bool = False, writes_target: bool = False,
@@ -230,36 +157,10 @@ async def _start(ctx: Context, cmd: str, *, apply: bool = False, writes_target: 
     if apply:
         check_clean(ctx.engine.ws, opts.allow_dirty)
     session = await ctx.engine.server()
-    _require(ctx, session, cmd)
+    require(session, cmd)
     if res.encoding != ctx.engine.encoding:
         res = ctx.resolve()
     return session, res
-
-
-async def _prepare(ctx: Context, session: Session) -> dict[str, Any]:
-    rel, pos = ctx.position()
-    uri = await ctx.sync_target(session, rel)
-    raw = await session.request(T.TEXT_DOCUMENT_PREPARE_RENAME, T.PrepareRenameParams(
-        text_document=T.TextDocumentIdentifier(uri=uri), position=pos))
-    if not raw or raw.get("defaultBehavior") is False:
-        raise NotFound(f"{ctx.resolution.canonical if ctx.resolution else ''}: the server refuses to "
-                       f"rename here (a builtin, a library or stdlib symbol, a keyword, or no symbol)",
-                       details={"reason": "prepare-rename-refused", "path": rel,
-                                "position": [pos.line, pos.character]})
-    if "range" in raw:
-        rng, placeholder = N.flat_range(raw["range"]), raw.get("placeholder")
-    elif "start" in raw:
-        rng, placeholder = N.flat_range(raw), None
-    else:  # {defaultBehavior: true}: the word at the position
-        sel = list(ctx.resolution.selection_range) if ctx.resolution else [pos.line, pos.character] * 2
-        rng, placeholder = sel, None
-    if placeholder is None:
-        lines = ctx.engine.ws.read(rel).lines
-        enc = ctx.engine.encoding
-        a = codec.to_codepoints(lines[rng[0]], rng[1], enc)
-        b = codec.to_codepoints(lines[rng[2]], rng[3], enc) if rng[2] == rng[0] else len(lines[rng[0]])
-        placeholder = lines[rng[0]][a:b]
-    return {"path": rel, "range": rng, "placeholder": placeholder}
 
 
 async def _error_count(session: Session, created: list[str]) -> dict[str, Any]:
@@ -311,16 +212,6 @@ def _tell_server(session: Session, plan: EditPlan) -> None:
     session.notify_disk_changes(kinds)
 
 
-def _refuse_outside(ctx: Context, edit: Mapping[str, Any]) -> None:
-    outside = outside_paths(edit, ctx.engine.ws)
-    if outside:
-        ctx.edits = {"workspaceEdit": portable_workspace_edit(edit, ctx.engine.ws.root), "applied": False,
-                     "outside": outside}
-        raise FsPermissions(f"the server's edit reaches outside the workspace ({', '.join(outside)}); "
-                            f"refused, nothing written", details={"reason": "outside-workspace",
-                                                                  "paths": outside})
-
-
 def _comments_note(removed: Sequence[RemovedComment]) -> str:
     if not removed:
         return ""
@@ -346,9 +237,9 @@ async def _finish(ctx: Context, session: Session, plan: EditPlan, raw_edit: Mapp
     section.update(extra or {})
     ctx.edits = section
     if plan.is_noop:
-        msg = f"the {what} changes nothing; no file was written"
-        section["result"] = {"applied": False, "message": msg, "files": []}
-        raise ApplyConflict(msg, details={"reason": "no-op"})
+        section["result"] = {"applied": False, "message": f"the {what} changes nothing; no file was written",
+                             "files": []}
+        refuse_noop(Planned(raw_edit, plan, what))
     removed = removes_comments(plan, claimed)
     if removed:
         section["removedComments"] = [r.to_json() for r in removed]
@@ -412,7 +303,7 @@ def _candidates_note(extra: Mapping[str, Any] | None) -> str:
 
 async def _prepare_rename(req: Request, ctx: Context) -> None:
     session, _ = await _start(ctx, "prepare-rename")
-    ctx.facts = {"prepareRename": await _prepare(ctx, session), "provenance": "lsp"}
+    ctx.facts = {"prepareRename": await prepare_rename(ctx, session), "provenance": "lsp"}
 
 
 async def _rename(req: Request, ctx: Context) -> None:
@@ -421,18 +312,10 @@ async def _rename(req: Request, ctx: Context) -> None:
     if apply:
         recover(ctx.engine.ws)
     session, _ = await _start(ctx, "rename", apply=apply, writes_target=True)
-    prep = await _prepare(ctx, session)
+    prep = await prepare_rename(ctx, session)
     ctx.facts = {"prepareRename": prep, "provenance": "lsp"}
-    rel, pos = ctx.position()
-    raw = await session.request(T.TEXT_DOCUMENT_RENAME, T.RenameParams(
-        text_document=T.TextDocumentIdentifier(uri=session.uri(rel)), position=pos, new_name=new_name))
-    if not raw:
-        raise NotFound(f"the server proposes no rename at {rel}:{pos.line + 1}:{pos.character + 1}",
-                       details={"reason": "no-edit"})
-    _refuse_outside(ctx, raw)
-    old = prep["placeholder"]
-    plan = plan_from_workspace_edit(ctx.engine.ws, raw, encoding=ctx.engine.encoding,
-                                    label=f"rename {old} -> {new_name}")
+    planned = await plan_rename(ctx, session, new_name, prep)
+    plan, raw, old = planned.plan, planned.raw, prep["placeholder"]
     spans = edited_spans(raw, ctx.engine.ws.root)
     cands = unrenamed_candidates(ctx.engine.ws, old, spans, ctx.engine.encoding) if not plan.is_noop else []
     refuse = None
@@ -441,9 +324,8 @@ async def _rename(req: Request, ctx: Context) -> None:
                                f"server's rename{' (nothing written)' if apply else ''}",
                                details={"reason": "unrenamed-candidates", "count": len(cands)})
     await _finish(ctx, session, plan, raw, apply=apply, via_git=bool(req.args.get("viaGit")),
-                  what=f"rename of {old!r} to {new_name!r}",
-                  extra={"oldName": old, "newName": new_name, "unrenamedCandidates": cands}, refuse=refuse,
-                  strict=bool(req.args.get("strict")))
+                  what=planned.what, extra={"oldName": old, "newName": new_name, "unrenamedCandidates": cands},
+                  refuse=refuse, strict=bool(req.args.get("strict")))
 
 
 async def _edit(req: Request, ctx: Context) -> None:
@@ -454,12 +336,8 @@ async def _edit(req: Request, ctx: Context) -> None:
     if apply:
         recover(ctx.engine.ws)
     session, res = await _start(ctx, "edit", apply=apply, writes_target=True)
-    src = ctx.engine.ws.read(res.path)
-    te = replacement_edit(src.lines, list(res.range), text, ctx.engine.encoding, src.newline)
-    raw = {"changes": {res.path: [te]}}
-    plan = plan_from_workspace_edit(ctx.engine.ws, raw, encoding=ctx.engine.encoding,
-                                    label=f"edit {res.canonical}")
-    await _finish(ctx, session, plan, raw, apply=apply, what=f"edit of {res.canonical}",
+    planned = plan_edit(ctx, text)
+    await _finish(ctx, session, planned.plan, planned.raw, apply=apply, what=planned.what,
                   claimed=claimed_lines(res.path, res.range), strict=bool(req.args.get("strict")))
 
 
@@ -487,7 +365,7 @@ async def _actions(req: Request, ctx: Context) -> None:
     rel = res.path
     uri = await ctx.sync_target(session, rel)
     raw = await session.pull_diagnostics(rel) or []
-    in_range = [d for d in raw if _overlaps(N.flat_range(d["range"]), list(res.range))]
+    in_range = [d for d in raw if overlaps(N.flat_range(d["range"]), list(res.range))]
     params = _CONVERTER.structure({
         "textDocument": {"uri": uri},
         "range": {"start": {"line": res.range[0], "character": res.range[1]},
@@ -520,7 +398,7 @@ async def _actions(req: Request, ctx: Context) -> None:
                        details={"reason": "no-such-action", "count": len(pairs)})
     entry, action = pairs[index]
     edit = await _action_edit(session, action)
-    _refuse_outside(ctx, edit)
+    refuse_outside(ctx, edit)
     plan = plan_from_workspace_edit(ctx.engine.ws, edit, encoding=ctx.engine.encoding,
                                     label=f"action {entry['title']}")
     # Organize-imports claims to reorder imports, not to change comments; another action

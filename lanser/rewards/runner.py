@@ -398,7 +398,7 @@ class TrajectoryRunner:
 
     def _plan_edit(self, step: Step, out: _Outcome, label: str) -> EditPlan:
         """Same semantics as ``lanser edit``: the selector's range replaced, re-indented."""
-        from ..engine.mutations import replacement_edit  # the edit command's own TextEdit builder
+        from ..engine.planner import replacement_edit  # the edit command's own TextEdit builder
 
         ctx = self._context(step)
         res = out.resolution = ctx.resolve()
@@ -431,7 +431,7 @@ class TrajectoryRunner:
                                      T.RenameParams(text_document=doc, position=pos, new_name=new_name))
         if not edit:
             raise NotFound(f"the server returned no rename edit at {rel}:{pos.line + 1}:{pos.character + 1}")
-        from ..engine.mutations import outside_paths
+        from ..engine.planner import outside_paths
 
         outside = outside_paths(edit, self.ws)
         if outside:
