@@ -247,3 +247,44 @@ def test_trainer_api_reuses_one_session_and_restores_the_base(tmp_path):
     assert [r["diagnostics"] for r in disk] == [expected_counts(n) for n in range(1, 4)]
     assert disk[0]["value"] == disk[0]["return"] == round(sum(r["processReward"]["r"] for r in disk), 6)
     assert snapshot(ws) == base  # close() restored the disk
+
+
+def test_runner_plans_and_builds_bundles_like_the_commands(tmp_path):
+    """The reward runner plans renames and edits with the commands' planner and builds its step
+    bundles with the engine's envelope (issue 13): a refused prepare-rename has the command's
+    reason and message, a no-op edit the command's no-op refusal, and every step bundle records
+    ``meta.indexIo`` (the runner's copy of the envelope left it out)."""
+    ws = copy_ws(tmp_path)
+    steps = [
+        {"id": "kw", "op": "rename", "selector": "pkg/models.py:1:1", "newName": "other"},
+        {"id": "same", "op": "edit", "selector": "py://pkg.models#make_record:body",
+         "text": "return Record(name=name, value=value)"},
+    ]
+    bundles: list[dict[str, Any]] = []
+
+    async def go() -> list[dict[str, Any]]:
+        async with Engine(Options(workspace=str(ws), index_io="utf-16")) as engine:
+            runner = TrajectoryRunner(engine)
+            runner.on_bundle = bundles.append
+            await runner.start()
+            return await runner.run(parse_steps("\n".join(json.dumps(s) for s in steps)))
+
+    records = asyncio.run(go())
+    refused, noop = records
+    assert refused["status"] == "error" and refused["exitCode"] == 3
+    assert refused["error"]["details"]["reason"] == "prepare-rename-refused"
+    assert "the server refuses to rename here" in refused["error"]["message"]
+    assert refused["processReward"]["components"]["safety"] == 0
+    assert noop["status"] == "error" and noop["exitCode"] == 70
+    assert noop["error"]["details"] == {"reason": "no-op"}
+    assert noop["error"]["message"].endswith("changes nothing; no file was written")
+
+    async def by_command() -> dict[str, Any]:
+        async with Engine(Options(workspace=str(ws), index_io="utf-16")) as engine:
+            return await engine.run("rename", "pkg/models.py:1:1", {"newName": "other"})
+
+    command = asyncio.run(by_command())
+    assert command["error"]["details"]["reason"] == refused["error"]["details"]["reason"]
+    assert command["error"]["message"] == refused["error"]["message"]
+    assert [b["meta"]["indexIo"] for b in bundles] == ["utf-16", "utf-16"]
+    assert all(set(b["meta"]) == set(command["meta"]) for b in bundles)

@@ -378,6 +378,17 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
     return [c.path for c in plan.changes]
 
 
+def restore_plan(ws: Workspace, plan: EditPlan) -> list[str]:
+    """Write a plan that puts the workspace's own earlier bytes back (a reward run's
+    ``reset``): journaled, atomic and under the lock like :func:`apply_plan`, inside the
+    jail, but without the checks that protect new content (the syntax check: a file that
+    did not parse at the start is restored as it was; the dirty-tree check: the run's own
+    steps made the tree dirty).  Returns the paths written."""
+    checks.check_jail(ws, plan)
+    with _locked(ws):
+        return _commit(ws, plan)
+
+
 def apply_plan(ws: Workspace, plan: EditPlan, *, allow_dirty: bool = False, allow: Sequence[str] = (),
                deny: Sequence[str] = (), via_git: bool = False, confidence: float | None = None,
                tau: float | None = None, deny_apply_on_ambiguous: bool = False) -> ApplyResult:
