@@ -301,3 +301,16 @@ def test_stale_socket_cleanup_require_start_and_idle_exit(env: Env, tmp_path: Pa
     assert _wait_dead(meta[0]["pid"], timeout=30)
     assert not sock.exists()
     assert env.run("daemon", "status", ws=ws).returncode == 3
+
+
+def test_a_refused_request_maps_back_through_the_contract_codes() -> None:
+    """The one request loop reads a daemon's refusal through errors.BY_CODE (the CLI path had
+    special-cased E/FS_PERMISSIONS by hand, the SDK turned every refusal into E/LS_CRASH)."""
+    from lanser.daemon.client import answer
+    from lanser.errors import FsPermissions, LsCrash
+
+    assert answer({"bundle": {"status": "ok"}}) == {"status": "ok"}
+    with pytest.raises(FsPermissions, match="uid 0 refused"):
+        answer({"error": {"code": "E/FS_PERMISSIONS", "message": "connection from uid 0 refused"}})
+    with pytest.raises(LsCrash, match="the daemon refused the request: E/BAD_REQUEST: request line too long"):
+        answer({"error": {"code": "E/BAD_REQUEST", "message": "request line too long"}})
