@@ -22,11 +22,13 @@ import keyword
 import os
 import unicodedata
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import Ambiguous, ApplyConflict, BadInput, ContentModified, FsPermissions
 from ..workspace import Workspace, blob_id, decode_source
-from .plan import EditPlan, FileChange
+
+if TYPE_CHECKING:  # plan imports this module (case-only renames are checked while planning)
+    from .plan import EditPlan
 
 
 class InvalidNewName(BadInput):
@@ -265,4 +267,4 @@ def run_checks(ws: Workspace, plan: EditPlan, *, allow: Sequence[str] = (), deny
 
 __all__ = ["InvalidNewName", "check_new_name", "path_allowed", "check_globs", "check_confidence",
            "syntax_error_line", "check_parses", "check_jail", "check_unchanged", "is_case_insensitive",
-           "check_case_only_rename", "check_case_renames", "run_checks", "FileChange"]
+           "check_case_only_rename", "check_case_renames", "run_checks"]
