@@ -23,6 +23,8 @@ import pytest
 from schema_helpers import assert_valid, assert_valid_bundle
 
 from lanser import trace as TR
+from lanser.trace import format as TF
+from lanser.trace.replay import replay
 from lanser.bundles.canonical import canonical_bytes
 from lanser.workspace import blob_id
 
@@ -196,7 +198,7 @@ def test_workspace_digest_names_what_was_read(recorded: dict[str, Any]) -> None:
 def test_replay_in_another_directory(recorded: dict[str, Any], tmp_path: Path) -> None:
     elsewhere = tmp_path / "moved" / "copy"
     shutil.copytree(recorded["ws"], elsewhere, symlinks=True)
-    results = TR.replay(str(recorded["trace"]), str(elsewhere))
+    results = replay(str(recorded["trace"]), str(elsewhere))
     assert [r.status for r in results] == ["identical"] * len(recorded["printed"])
     assert [r.bundle for r in results] == recorded["printed"]
 
@@ -214,14 +216,14 @@ def test_replay_never_starts_a_server(recorded: dict[str, Any], monkeypatch: pyt
     monkeypatch.setattr(lanser.engine.core, "server_spec", forbidden)
     monkeypatch.setattr(lanser.server.registry, "node_binary", forbidden)
     monkeypatch.setattr(lanser.server.session, "LanserLanguageClient", forbidden)
-    results = TR.replay(str(recorded["trace"]), str(recorded["ws"]))
+    results = replay(str(recorded["trace"]), str(recorded["ws"]))
     assert all(r.status == "identical" for r in results), [r.reason for r in results]
-    one = TR.replay(str(recorded["trace"]), str(recorded["ws"]), only=3)
+    one = replay(str(recorded["trace"]), str(recorded["ws"]), only=3)
     assert [r.op.cmd for r in one] == ["hover"] and one[0].status == "identical"
     # the session writes: replayed in a scratch copy, the reward runner on the recorded server
-    results = TR.replay(str(recorded["session"]), str(recorded["ws"]))
+    results = replay(str(recorded["session"]), str(recorded["ws"]))
     assert all(r.status == "identical" and r.scratch for r in results), [r.reason for r in results]
-    one = TR.replay(str(recorded["session"]), str(recorded["ws"]), only=10)
+    one = replay(str(recorded["session"]), str(recorded["ws"]), only=10)
     assert [(r.op.cmd, len(r.bundles), r.status) for r in one] == [("reward", 8, "identical")]
     assert one[0].records == recorded["records"]
 
@@ -255,14 +257,14 @@ def _edit_def_response(lines: list[str], *, reseal: bool) -> list[str]:
             loc = res[0]
             key = "targetSelectionRange" if "targetSelectionRange" in loc else "range"
             loc[key]["start"]["character"] += 1
-            lines[i] = TR._line(e)
+            lines[i] = TF._line(e)
     if reseal:
         start = next(i for i, e in enumerate(events) if e["event"] == "op-start")
         end = next(i for i, e in enumerate(events) if e["event"] == "op-end")
         ev = events[end]
         run_line = next(lines[i] for i, e in enumerate(events) if e["event"] == "run" and e["run"] == ev["run"])
-        ev["check"] = TR._check([run_line, *lines[start:end]])
-        lines[end] = TR._line(ev)
+        ev["check"] = TF._check([run_line, *lines[start:end]])
+        lines[end] = TF._line(ev)
     return lines
 
 
@@ -293,7 +295,7 @@ def test_tampered_trace_is_a_clear_error(recorded: dict[str, Any], tmp_path: Pat
 def test_resealed_forgery_is_caught_by_regeneration(recorded: dict[str, Any], tmp_path: Path) -> None:
     forged = tmp_path / "forged.jsonl"
     _rewrite(recorded["trace"], forged, lambda ls: _edit_def_response(ls, reseal=True))
-    results = TR.replay(str(forged), str(recorded["ws"]))
+    results = replay(str(forged), str(recorded["ws"]))
     assert results[0].status == "mismatch" and "differs from the recorded one" in (results[0].reason or "")
     regenerated = results[0].bundle
     assert regenerated is not None and regenerated["facts"]["definitions"][0]["range"] == [0, 5, 0, 18]
@@ -416,8 +418,8 @@ def _reseal(lines: list[str], events: list[tuple[int, dict[str, Any]]]) -> list[
     start = next(i for i, e in events if e["event"] == "op-start")
     end_i, end = next((i, e) for i, e in events if e["event"] == "op-end")
     run_line = next(lines[i] for i, e in events if e["event"] == "run")
-    end["check"] = TR._check([run_line, *lines[start:end_i]])
-    lines[end_i] = TR._line(end)
+    end["check"] = TF._check([run_line, *lines[start:end_i]])
+    lines[end_i] = TF._line(end)
     return lines
 
 
@@ -425,7 +427,7 @@ def _edit_record(lines: list[str]) -> list[str]:
     for i, e in _reward_events(lines):
         if e["event"] == "record":
             e["record"]["processReward"]["r"] = 9.0
-            lines[i] = TR._line(e)
+            lines[i] = TF._line(e)
             break
     return lines
 
@@ -435,7 +437,7 @@ def _forge_git(lines: list[str]) -> list[str]:
     for i, e in events:
         if e["event"] == "git":
             e["dirtyPaths"] = []  # "a clean git work tree" where there was none
-            lines[i] = TR._line(e)
+            lines[i] = TF._line(e)
     return _reseal(lines, events)
 
 
@@ -444,7 +446,7 @@ def _forge_record(lines: list[str]) -> list[str]:
     for i, e in events:
         if e["event"] == "record" and e["record"]["id"] == "rename":
             e["record"]["processReward"]["r"] = 1.5
-            lines[i] = TR._line(e)
+            lines[i] = TF._line(e)
     return _reseal(lines, events)
 
 
@@ -503,7 +505,7 @@ def test_reward_without_reset_replays_from_its_base(tmp_path: Path) -> None:
     assert p2.returncode == 76 and "as it was when the trace began" in p2.stderr
     fresh = tmp_path / "fresh"
     shutil.copytree(ROOT / "fixtures" / "srcpkg", fresh, symlinks=True)
-    results = TR.replay(str(trace), str(fresh))
+    results = replay(str(trace), str(fresh))
     assert [r.status for r in results] == ["identical"] and results[0].scratch
     assert b"".join(canonical_bytes(r) + b"\n" for r in results[0].records).decode() == p.stdout
     assert snapshot(fresh) == snapshot(ROOT / "fixtures" / "srcpkg")
@@ -562,11 +564,11 @@ def test_scratch_copy_starts_with_the_lanser_dir_the_run_began_with(tmp_path: Pa
     assert p.returncode == 0, p.stderr
     header = json.loads(trace.read_text().splitlines()[0])
     assert header["lanserDir"] is True
-    results = TR.replay(str(trace), str(ws))
+    results = replay(str(trace), str(ws))
     assert [r.status for r in results] == ["identical"], [r.reason for r in results]
     fresh = tmp_path / "fresh"  # no .lanser/ here: the scratch copy gets one anyway
     shutil.copytree(ROOT / "fixtures" / "srcpkg", fresh, symlinks=True)
-    assert [r.status for r in TR.replay(str(trace), str(fresh))] == ["identical"]
+    assert [r.status for r in replay(str(trace), str(fresh))] == ["identical"]
     assert not (fresh / ".lanser").exists()
 
 
@@ -583,7 +585,7 @@ def test_reward_run_that_fails_as_a_whole_is_recorded_and_replayed(tmp_path: Pat
     assert op.end["error"]["code"] == "E/LS_TIMEOUT" and not op.bundles and not op.records
     rows = lanser("--json", "trace", "list", str(trace), "--status", "error").stdout.splitlines()
     assert [json.loads(r)["exitCode"] for r in rows] == [64]
-    assert [r.status for r in TR.replay(str(trace), str(ws))] == ["identical"]
+    assert [r.status for r in replay(str(trace), str(ws))] == ["identical"]
 
 
 def test_trace_event_schema_knows_git_and_record_events() -> None:
@@ -604,7 +606,7 @@ def test_trace_event_schema_knows_git_and_record_events() -> None:
 def test_replay_session_sets_every_session_attribute(tmp_path: Path) -> None:
     """ReplaySession skips Session.__init__ (no server lookup); it must still set all it sets."""
     from lanser.server.session import Session, SessionConfig
-    from lanser.tracereplay import ReplaySession
+    from lanser.trace.replay import ReplaySession
     from lanser.server.pyenv import PythonEnv
     from lanser.server.registry import ServerSpec
     from lanser.workspace import Workspace

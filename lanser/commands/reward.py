@@ -9,7 +9,7 @@ With ``-o`` the file appears only when the run finished (no partial file),
 or was stopped by Ctrl-C (it then holds the records of the steps that ran).
 With ``--trace-file`` the whole run is one trace operation: frames, git
 answers, the workspace as the run began, every step bundle and every printed
-record (lanser/trace.py); ``lanser trace replay`` regenerates them.
+record (lanser/trace/); ``lanser trace replay`` regenerates them.
 
 Ctrl-C (README, "Ctrl-C"): while a step runs, the first Ctrl-C lets that step
 finish and print its record, then stops (exit 130; a step whose edit landed

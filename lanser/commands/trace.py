@@ -36,7 +36,7 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
     Example:
       lanser trace replay run.jsonl -w path/to/checkout
     """
-    from ..trace import replay
+    from ..trace.replay import replay
 
     if print_bundles and print_records:
         raise click.UsageError("give at most one of --bundles and --records")

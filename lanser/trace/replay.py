@@ -16,7 +16,7 @@ Where it runs (README, "Record and replay"):
   first;
 - a trace with an operation that writes (a ``reward`` run, an applied edit, a
   mutating batch step) is replayed in a **scratch copy** made from the
-  workspace as the trace began (:func:`lanser.trace.trace_base`; the workspace
+  workspace as the trace began (:func:`lanser.trace.format.trace_base`; the workspace
   must still be in that state), where the writes are re-applied; after each
   operation the scratch must hold what the operation saw.  The workspace itself
   is never written.
@@ -34,17 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .bundles.canonical import canonical_bytes
-from .bundles.paths import to_uri
-from .engine import Engine
-from .options import Options
-from .errors import LanserError, LsCrash, NotFound, ReplayMismatch
-from .server.pyenv import PythonEnv
-from .server.registry import PINNED, ServerSpec
-from .server.session import Document, ServerInfo, Session, SessionConfig, response_error, timeout_error
-from .trace import (LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest,
+from ..bundles.canonical import canonical_bytes
+from ..bundles.paths import to_uri
+from ..engine import Engine
+from ..options import Options
+from ..errors import LanserError, LsCrash, NotFound, ReplayMismatch
+from ..server.pyenv import PythonEnv
+from ..server.registry import PINNED, ServerSpec
+from ..server.session import Document, ServerInfo, Session, SessionConfig, response_error, timeout_error
+from .format import (LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest,
                     workspace_rel)
-from .workspace import Workspace
+from ..workspace import Workspace
 
 _NOT_REPLAYED = ("initialize", "shutdown")
 
@@ -271,7 +271,7 @@ class GitOracle:
             raise ReplayMismatch(why)
         answer = self.answers.pop(0)
         if isinstance(answer, dict):  # git refused to read the repository when recorded
-            from .edits.gitstate import unreadable_error
+            from ..edits.gitstate import unreadable_error
 
             raise unreadable_error(ws, str(answer["unreadable"]))
         return list(answer) if answer is not None else None
@@ -279,7 +279,7 @@ class GitOracle:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Answer in place of ``lanser.edits.gitstate.dirty_paths`` (git_state, check_clean)."""
-        from .edits import gitstate
+        from ..edits import gitstate
 
         saved = gitstate.dirty_paths
         gitstate.dirty_paths = self
@@ -341,7 +341,7 @@ def check_reward(bundle: dict[str, Any]) -> str | None:
     pr = bundle.get("processReward")
     if not isinstance(pr, dict) or not isinstance(pr.get("components"), dict):
         return None
-    from .rewards.formula import Weights, process_reward
+    from ..rewards.formula import Weights, process_reward
     c, w = pr["components"], pr.get("weights") or {}
     try:
         again = process_reward(diag_before=c["diag_before"], diag_after=c["diag_after"], safety=c["safety"],
@@ -371,8 +371,8 @@ def _options(op: Operation, workspace: str) -> Options:
 
 def reward_options(args: dict[str, Any]) -> tuple[str, Any]:
     """(STEPS text, RewardOptions) of a recorded reward operation (see trace.trajectory_args)."""
-    from .rewards.formula import Weights
-    from .rewards.runner import RewardOptions
+    from ..rewards.formula import Weights
+    from ..rewards.runner import RewardOptions
 
     o = args["options"]
     options = RewardOptions(severities=tuple(o["severities"]), scope=o["scope"], diag_term=o["diagTerm"],
@@ -442,8 +442,8 @@ class _RunReplay:
 
     async def _trajectory(self, engine: Engine, op: Operation) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                                                        dict[str, Any] | None]:
-        from .rewards.runner import TrajectoryRunner
-        from .rewards.steps import parse_steps
+        from ..rewards.runner import TrajectoryRunner
+        from ..rewards.steps import parse_steps
 
         text, options = reward_options(op.args)
         items = parse_steps(text, blank_separates=options.reset_between)
@@ -459,8 +459,8 @@ class _RunReplay:
         return bundles, records, None
 
     async def _batch_step(self, engine: Engine, op: Operation) -> dict[str, Any]:
-        from .batch import BatchSteps
-        from .rewards.steps import validate_step
+        from ..batch import BatchSteps
+        from ..rewards.steps import validate_step
 
         args = op.args
         step = validate_step(args["step"], int(args["line"]))

@@ -1,4 +1,4 @@
-"""Record and read: a JSON Lines trace of every operation (replay is in :mod:`lanser.tracereplay`).
+"""Record and read: a JSON Lines trace of every operation (replay is in :mod:`lanser.trace.replay`).
 
 A trace file holds *runs* (one per ``lanser`` process or batch), each made of
 *operations*.  Every line is one event::
@@ -40,14 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import unquote
 
-from .bundles.canonical import bundle_id
-from .bundles.paths import to_uri
-from .errors import FsPermissions, LanserError, NotFound, ReplayMismatch
-from .workspace import CONFIG_FILES, Workspace, blob_id
+from ..bundles.canonical import bundle_id
+from ..bundles.paths import to_uri
+from ..errors import FsPermissions, LanserError, NotFound, ReplayMismatch
+from ..workspace import CONFIG_FILES, Workspace, blob_id
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .tracereplay import ReplayResult
+    from ..engine import Engine
 
 TRACE_FORMAT = "lanser-trace-v2"
 EVENTS = ("run", "op-start", "frame", "git", "workspace", "bundle", "record", "op-end")
@@ -160,7 +159,7 @@ def _observe_git() -> None:
     ``lanser.edits.gitstate.dirty_paths`` is the one place Lanser asks git about the
     work tree (``git_state``, ``check_clean``); the wrapper is installed once and
     only forwards."""
-    from .edits import gitstate
+    from ..edits import gitstate
 
     if getattr(gitstate.dirty_paths, "_lanser_observed", False):
         return
@@ -548,10 +547,3 @@ def trace_base(ops: Iterable[Operation]) -> dict[str, str | None]:
         for rel, blob in seen.items():
             base.setdefault(rel, blob)
     return base
-
-
-def replay(path: str, workspace: str, *, only: int | None = None) -> list[ReplayResult]:
-    """Replay a trace (see :func:`lanser.tracereplay.replay`)."""
-    from .tracereplay import replay as _replay
-
-    return _replay(path, workspace, only=only)
