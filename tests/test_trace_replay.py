@@ -257,14 +257,14 @@ def _edit_def_response(lines: list[str], *, reseal: bool) -> list[str]:
             loc = res[0]
             key = "targetSelectionRange" if "targetSelectionRange" in loc else "range"
             loc[key]["start"]["character"] += 1
-            lines[i] = TF._line(e)
+            lines[i] = TF.event_line(e)
     if reseal:
         start = next(i for i, e in enumerate(events) if e["event"] == "op-start")
         end = next(i for i, e in enumerate(events) if e["event"] == "op-end")
         ev = events[end]
         run_line = next(lines[i] for i, e in enumerate(events) if e["event"] == "run" and e["run"] == ev["run"])
-        ev["check"] = TF._check([run_line, *lines[start:end]])
-        lines[end] = TF._line(ev)
+        ev["check"] = TF.check_digest([run_line, *lines[start:end]])
+        lines[end] = TF.event_line(ev)
     return lines
 
 
@@ -418,8 +418,8 @@ def _reseal(lines: list[str], events: list[tuple[int, dict[str, Any]]]) -> list[
     start = next(i for i, e in events if e["event"] == "op-start")
     end_i, end = next((i, e) for i, e in events if e["event"] == "op-end")
     run_line = next(lines[i] for i, e in events if e["event"] == "run")
-    end["check"] = TF._check([run_line, *lines[start:end_i]])
-    lines[end_i] = TF._line(end)
+    end["check"] = TF.check_digest([run_line, *lines[start:end_i]])
+    lines[end_i] = TF.event_line(end)
     return lines
 
 
@@ -427,7 +427,7 @@ def _edit_record(lines: list[str]) -> list[str]:
     for i, e in _reward_events(lines):
         if e["event"] == "record":
             e["record"]["processReward"]["r"] = 9.0
-            lines[i] = TF._line(e)
+            lines[i] = TF.event_line(e)
             break
     return lines
 
@@ -437,7 +437,7 @@ def _forge_git(lines: list[str]) -> list[str]:
     for i, e in events:
         if e["event"] == "git":
             e["dirtyPaths"] = []  # "a clean git work tree" where there was none
-            lines[i] = TF._line(e)
+            lines[i] = TF.event_line(e)
     return _reseal(lines, events)
 
 
@@ -446,7 +446,7 @@ def _forge_record(lines: list[str]) -> list[str]:
     for i, e in events:
         if e["event"] == "record" and e["record"]["id"] == "rename":
             e["record"]["processReward"]["r"] = 1.5
-            lines[i] = TF._line(e)
+            lines[i] = TF.event_line(e)
     return _reseal(lines, events)
 
 
