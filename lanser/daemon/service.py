@@ -59,7 +59,13 @@ class _SharedEngine(Engine):
         super().__init__(options)
         self.ws = service.ws  # one Workspace object: the selector caches are keyed by it
         self._service = service
-        self._python = service.python_env()
+        self.release()
+
+    def release(self) -> None:
+        """Forget the borrowed session: the next run borrows it afresh, as a new in-process
+        engine would start one (no session until its handler asks for one)."""
+        self.session = None
+        self._python = self._service.python_env()
 
     async def server(self) -> Session:
         if self.session is None:
@@ -340,8 +346,7 @@ class Service:
             if len(self._engines) >= 32:
                 self._engines.clear()
             engine = self._engines[opts] = _SharedEngine(opts, self)
-        engine.session = None
-        engine._python = self.python_env()
+        engine.release()
         return engine
 
     def _reconcile(self) -> None:
