@@ -8,7 +8,6 @@ server's encoding (UTF-16); ``ioRange`` is in ``--index-io`` units.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

@@ -159,7 +159,6 @@ def test_edits_on_a_real_package_match_a_full_pull(tmp_path):
     long random sequences of the same kinds of edits.)"""
     import click
 
-    from lanser.bundles import normalize as N
 
     ws = tmp_path / "ws"
     shutil.copytree(Path(click.__file__).parent, ws / "click", ignore=shutil.ignore_patterns("__pycache__"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lanser.errors import Ambiguous, LanserError, NotFound
+from lanser.errors import Ambiguous, NotFound
 from lanser.selectors import parse_selector, resolve_selector
 from lanser.workspace import Workspace, blob_id
 

@@ -50,9 +50,6 @@ Point = tuple[int, int]          # (row, utf-8 byte column), 0-based
 Span = tuple[Point, Point]
 
 KINDS = ("class", "function", "property", "property.setter", "property.deleter", "variable")
-# The structural kind an AST step names: def covers every function-like kind.
-STEP_KIND = {"class": "class", "function": "def", "property": "def", "property.setter": "def",
-             "property.deleter": "def", "variable": "assign"}
 
 _COMPOUND_CLAUSES = ("block",)
 _SCOPE_NODES = ("function_definition", "class_definition")
@@ -93,10 +90,6 @@ class Definition:
     body_span: Span | None
     doc_span: Span | None
     node: Any = field(compare=False, repr=False)   # function_definition/class_definition/statement
-
-    @property
-    def step_kind(self) -> str:
-        return STEP_KIND[self.kind]
 
     def role_span(self, role: str) -> Span | None:
         return {"def": self.def_span, "sig": self.sig_span, "body": self.body_span,
@@ -145,10 +138,6 @@ class FileIndex:
         return best
 
     # -- positions -----------------------------------------------------
-    @property
-    def line_count(self) -> int:
-        return len(self._lines_b)
-
     def line_bytes(self, row: int) -> bytes:
         return self._lines_b[row] if row < len(self._lines_b) else b""
 

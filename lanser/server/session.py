@@ -18,7 +18,6 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from lsprotocol import types as T
