@@ -9,7 +9,9 @@ replacement fails, every file already replaced is restored and the error says
 so; if the process dies between two replacements, :func:`recover` (run at the
 start of every mutating command, and by :func:`apply_plan` itself) finds the
 journal and rolls every file back to its old bytes.  Removing the journal is
-the commit point.
+the commit point.  After it, the old bytes of every replaced file are kept in the
+snapshot store (``.lanser/snapshots/<blob id>``, :mod:`lanser.selectors.versions`),
+where ``?v=`` selectors made against them find them.
 
 A lock (``.lanser/lock``, ``flock``) serializes transactions and recovery, so
 a recovery never rolls back a transaction that is still running.
@@ -37,6 +39,7 @@ from typing import Any, Iterator, Sequence
 
 from ..fsutil import default_file_mode, fsync_dir, write_atomic
 from ..errors import ApplyConflict, ContentModified, FsPermissions, LanserError
+from ..selectors.versions import save_snapshot
 from ..workspace import Workspace, blob_id
 from . import checks
 from .gitstate import check_clean, git_state, merge_via_git
@@ -375,7 +378,19 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
             _drop_journal(jdir, txid)
         raise _error_for(exc, current, rolled, ok) from None
     _drop_journal(jdir, txid)
+    _keep_snapshots(ws, plan)
     return [c.path for c in plan.changes]
+
+
+def _keep_snapshots(ws: Workspace, plan: EditPlan) -> None:
+    """After the commit point: the content every replaced file had goes into the snapshot
+    store (``.lanser/snapshots/<blob id>``), so a ``?v=`` selector made against it still
+    resolves when git has no blob for it (a file changed by an earlier apply, or never
+    committed).  Best effort: the edit has landed, a full disk must not undo that."""
+    for c in plan.changes:
+        if c.before is not None:
+            with contextlib.suppress(OSError):
+                save_snapshot(ws, c.before)
 
 
 def restore_plan(ws: Workspace, plan: EditPlan) -> list[str]:

@@ -30,7 +30,9 @@ def snapshot_path(ws: Workspace, doc_version: str) -> Path:
 
 
 def save_snapshot(ws: Workspace, raw: bytes) -> str:
-    """Store ``raw`` in ``.lanser/snapshots/<blob id>`` (atomically, once) and return the id."""
+    """Store ``raw`` in ``.lanser/snapshots/<blob id>`` (atomically, once) and return the id.
+    Every apply keeps the content it replaced here (:mod:`lanser.edits.transaction`), so
+    text an agent saw that git has no blob for can still be found."""
     oid = blob_id(raw)
     target = snapshot_path(ws, oid)
     if target.is_file():
