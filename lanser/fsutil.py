@@ -15,7 +15,7 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable, TextIO
 
 from .errors import FsPermissions
 
@@ -94,7 +94,7 @@ class AtomicFile:
         except OSError as exc:
             self.tmp = None
             raise self._error(exc) from None
-        self.stream: IO[str] = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        self.stream: TextIO = os.fdopen(fd, "w", encoding=encoding, newline=newline)
 
     def _error(self, exc: OSError) -> FsPermissions:
         return FsPermissions(f"cannot write {self.target}: {exc.strerror or exc}")

@@ -132,7 +132,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     if edits.get("diff"):
         lines.append(edits["diff"].rstrip("\n"))
     if edits:
-        msg = (edits.get("result") or {}).get("message") or ("applied" if edits.get("applied") else "dry run: nothing written")
+        msg = ((edits.get("result") or {}).get("message")
+               or ("applied" if edits.get("applied") else "dry run: nothing written"))
         lines.append(msg)
     lines.append(f"bundleId {bundle.get('bundleId')}")
     return lines

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Generic, TypeVar
 
+from .bundles.envelope import error_bundle
 from .daemon import client as C
 from .daemon.paths import Identity, files_for
-from .bundles.envelope import error_bundle
 from .errors import LanserError
 from .options import DEFAULT_SERVER
 

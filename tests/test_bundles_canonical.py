@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lanser.bundles.canonical import _plain, _NotPlain, canonical_bytes
+from lanser.bundles.canonical import _NotPlain, _plain, canonical_bytes
 
 _floats = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),

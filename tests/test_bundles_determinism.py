@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from conftest import EngineRunner, copy_fixture, run_cli
+
 from lanser.bundles.canonical import bundle_id, canonical_bytes
 
 pytestmark = pytest.mark.server

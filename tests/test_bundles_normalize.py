@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import rfc8785
+from conftest import EngineRunner, copy_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EngineRunner, copy_fixture
 from lanser.bundles import normalize as N
 from lanser.bundles.canonical import bundle_id, canonical_bytes, with_id
 

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
-from conftest import (CliResult, assert_clean_error, assert_error_bundle, copy_fixture, run_cli,
-                      run_cli_subprocess)
+from conftest import CliResult, assert_clean_error, assert_error_bundle, copy_fixture, run_cli, run_cli_subprocess
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, run_cli
+
 from lanser.rewards.steps import Step, parse_steps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def test_every_command_help(argv: tuple[str, ...]) -> None:
         assert (flag.strip() in text) is writes, (argv, flag)
     for flag in GLOBAL_FLAGS:  # not listed: named in the one-line pointer to `lanser --help`
         assert not re.search(rf"(?m)^\s+(?:-\w, )?{re.escape(flag)}\b(?!,)", text), (argv, flag)
-    if not argv[0] in ("daemon", "schema", "trace") or len(argv) > 1:
+    if argv[0] not in ("daemon", "schema", "trace") or len(argv) > 1:
         assert "Global options:" in text and "`lanser --help`" in text
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import LANSER_BIN, copy_fixture
 
 pytestmark = pytest.mark.server

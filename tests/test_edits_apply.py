@@ -16,9 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from lanser.edits import (apply_plan, edits_section, plan_from_contents, plan_from_workspace_edit,
-                          plan_write, recover)
-from lanser.edits import transaction
+from lanser.edits import (
+    apply_plan,
+    edits_section,
+    plan_from_contents,
+    plan_from_workspace_edit,
+    plan_write,
+    recover,
+    transaction,
+)
 from lanser.errors import ApplyConflict, ContentModified, FsPermissions
 from lanser.workspace import Workspace
 
@@ -465,10 +471,11 @@ def test_an_apply_keeps_the_replaced_content_for_stale_selectors(tmp_path: Path)
     """The snapshot store is written where the contract needs it (issue 13): the content an
     apply replaced is kept under .lanser/snapshots/<blob id>, so a ``?v=`` selector made
     against it resolves when git has no blob for it (here: no repository at all)."""
+    import asyncio
+
     from lanser.engine import Engine, Options
     from lanser.selectors.versions import old_text_for
     from lanser.workspace import blob_id
-    import asyncio
 
     (tmp_path / "m.py").write_text("def f():\n    return 1\n\n\nx = f()\n", encoding="utf-8")
     ws = Workspace(tmp_path)

@@ -17,8 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_fixture, run_cli
+
 from lanser.edits import apply_plan, git_state, plan_from_contents
 from lanser.edits.gitstate import GitUnreadable
 from lanser.workspace import Workspace

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FAKESERVERS, assert_clean_error, copy_fixture, run_cli
 
 SYM = "py://calc.core#parse_expr"

@@ -12,9 +12,9 @@ from typing import Any, Iterator
 import pytest
 
 from lanser.engine import Engine, Options
-from lanser.errors import UnsupportedCap
 from lanser.engine.mutations import _action_edit
 from lanser.engine.planner import replacement_edit
+from lanser.errors import UnsupportedCap
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ORGANIZE_ME = "import sys\nimport os\nfrom shop.models import Item\n\nx: Item | None = None\nprint(os.getcwd(), sys.argv)\n"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
-
 from conftest import EngineRunner, assert_clean_error, run_cli
+
 from lanser.pyright_cli import count_by_severity, run_pyright_json
 
 pytestmark = pytest.mark.server

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lanser.codec import to_codepoints
-from lanser.selectors.anchors import (K, W, context_hash, exact_occurrences, find_anchor_candidates,
-                                      mint_anchor, winnow)
+from lanser.selectors.anchors import K, W, context_hash, exact_occurrences, find_anchor_candidates, mint_anchor, winnow
 from lanser.selectors.grammar import parse_selector
 from lanser.selectors.spec import SelectorSpec
 from lanser.workspace import decode_source

@@ -10,8 +10,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lanser.errors import BadInput, BadSelectorSyntax
-from lanser.selectors.grammar import (BRACKET_TYPES, MAX_INT, encode_component, format_selector,
-                                      looks_like_selector, parse_selector, spec_from_json)
+from lanser.selectors.grammar import (
+    BRACKET_TYPES,
+    MAX_INT,
+    encode_component,
+    format_selector,
+    looks_like_selector,
+    parse_selector,
+    spec_from_json,
+)
 from lanser.selectors.spec import ROLES, SelectorSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -296,7 +303,7 @@ def _ast_spec(draw):
 
 
 SPECS = st.one_of(
-    st.builds(lambda p, l, c, i, v: SelectorSpec(kind="cursor", path=p, line=l, col=c, indexing=i,
+    st.builds(lambda p, ln, c, i, v: SelectorSpec(kind="cursor", path=p, line=ln, col=c, indexing=i,
                                                  doc_version=v),
               _path, _pos, _pos, _indexing, _version),
     _range_spec(),
@@ -333,7 +340,7 @@ def _compiler_form(spec: SelectorSpec) -> str:
     return f"{head}:{spec.line + 1}:{spec.col + 1}{query}"
 
 
-_CURSORS = st.builds(lambda p, l, c, i, v: SelectorSpec(kind="cursor", path=p, line=l, col=c, indexing=i,
+_CURSORS = st.builds(lambda p, ln, c, i, v: SelectorSpec(kind="cursor", path=p, line=ln, col=c, indexing=i,
                                                         doc_version=v),
                      _path, _pos, _pos, _indexing, _version)
 

@@ -302,8 +302,8 @@ def _corpus_sources() -> dict[str, tuple[str, str]]:
     out = {}
     for mod in (textwrap, shlex):
         out[f"lib/{mod.__name__}.py"] = (mod.__name__, Path(mod.__file__).read_text(encoding="utf-8"))
-    import fractions
     import dataclasses
+    import fractions
     for mod in (fractions, dataclasses):
         out[f"lib/{mod.__name__}.py"] = (mod.__name__, Path(mod.__file__).read_text(encoding="utf-8"))
     out["src/shapes/geometry.py"] = ("shapes.geometry", (FIXTURE / "src/shapes/geometry.py").read_text("utf-8"))

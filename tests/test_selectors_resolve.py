@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lanser.errors import (Ambiguous, FsPermissions, IndexingUnsupported, NotFound, VersionSkew)
+from lanser.errors import Ambiguous, FsPermissions, IndexingUnsupported, NotFound, VersionSkew
 from lanser.selectors import ScoringSettings, parse_selector, resolve_selector
 from lanser.selectors.symbol_id import symbol_id
 from lanser.workspace import Workspace, blob_id

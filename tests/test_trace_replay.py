@@ -23,9 +23,9 @@ import pytest
 from schema_helpers import assert_valid, assert_valid_bundle
 
 from lanser import trace as TR
+from lanser.bundles.canonical import canonical_bytes
 from lanser.trace import format as TF
 from lanser.trace.replay import replay
-from lanser.bundles.canonical import canonical_bytes
 from lanser.workspace import blob_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,12 +274,12 @@ def _edit_def_response(lines: list[str], *, reseal: bool) -> list[str]:
     ("garbage-line", lambda ls: ls[:3] + ["{not json"] + ls[3:], "not JSON"),
     ("truncated", lambda ls: ls[:-1], "has no end"),
     ("missing-run", lambda ls: ls[1:], "missing run event"),
-    ("bundle-edited", lambda ls: [l.replace('"exit_code":0', '"exit_code":5', 1) if '"event":"bundle"' in l else l
-                                  for l in ls], "does not match its bundleId"),
+    ("bundle-edited", lambda ls: [x.replace('"exit_code":0', '"exit_code":5', 1) if '"event":"bundle"' in x else x
+                                  for x in ls], "does not match its bundleId"),
     ("empty", lambda ls: [], "no run"),
     # the run line (root, environment, .lanser/ state) is part of every operation's check
-    ("run-line-edited", lambda ls: [l.replace('"lanserDir":', '"lanserDir":null,"x":', 1)
-                                    if '"event":"run"' in l else l for l in ls], "the trace was edited"),
+    ("run-line-edited", lambda ls: [x.replace('"lanserDir":', '"lanserDir":null,"x":', 1)
+                                    if '"event":"run"' in x else x for x in ls], "the trace was edited"),
 ])
 def test_tampered_trace_is_a_clear_error(recorded: dict[str, Any], tmp_path: Path, name: str, edit: Any,
                                          message: str) -> None:
@@ -605,10 +605,10 @@ def test_trace_event_schema_knows_git_and_record_events() -> None:
 
 def test_replay_session_sets_every_session_attribute(tmp_path: Path) -> None:
     """ReplaySession skips Session.__init__ (no server lookup); it must still set all it sets."""
-    from lanser.server.session import Session, SessionConfig
-    from lanser.trace.replay import ReplaySession
     from lanser.server.pyenv import PythonEnv
     from lanser.server.registry import ServerSpec
+    from lanser.server.session import Session, SessionConfig
+    from lanser.trace.replay import ReplaySession
     from lanser.workspace import Workspace
 
     ws = Workspace(tmp_path)

@@ -8,9 +8,9 @@ from typing import Any, TextIO
 import click
 
 from .. import output
-from .runtime import Globals, global_command, recorder_for, run_async, step_runner
 from ..errors import FsPermissions
 from ..fsutil import AtomicFile
+from .runtime import Globals, global_command, recorder_for, run_async, step_runner
 
 
 async def _run(g: Globals, text: str, out: TextIO | None) -> list[int]:

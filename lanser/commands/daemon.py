@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from .. import output
-from .runtime import Globals, global_command
 from ..daemon import client as C
 from ..daemon.paths import Identity, all_daemon_files, files_for
 from ..errors import NotFound
+from .runtime import Globals, global_command
 
 
 def _identity(g: Globals) -> Identity:

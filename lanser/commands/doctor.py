@@ -7,12 +7,12 @@ import sys
 from typing import Any
 
 from .. import output
-from ..version import __version__
-from .runtime import Globals, global_command, run_async
 from ..errors import LanserError
 from ..server.registry import server_spec
 from ..server.session import Session, SessionConfig
+from ..version import __version__
 from ..workspace import Workspace
+from .runtime import Globals, global_command, run_async
 
 
 def _node_version(node: str) -> str:

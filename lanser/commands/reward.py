@@ -29,7 +29,6 @@ from typing import Any, Callable, Iterator, Sequence, overload
 import click
 
 from .. import output
-from .runtime import Globals, global_command, recorder_for
 from ..engine import Engine
 from ..errors import LanserError
 from ..fsutil import AtomicFile
@@ -37,6 +36,7 @@ from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
 from ..trace import trajectory_args
+from .runtime import Globals, global_command, recorder_for
 
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,

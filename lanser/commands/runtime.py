@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # the engine (lsprotocol, pygls, tree-sitter) is imported onl
     from ..trace import Recorder
 
 GLOBAL_OPTIONS: list[click.Option] = [
-    click.Option(["-w", "--workspace"], default=None, metavar="DIR", help="Workspace root (default: current directory)."),
+    click.Option(["-w", "--workspace"], default=None, metavar="DIR",
+                 help="Workspace root (default: current directory)."),
     click.Option(["--server"], default=None, type=click.Choice(["pyright", "basedpyright"]),
                  help="Pinned server (default pyright)."),
     click.Option(["--index-io"], default=None, type=click.Choice(["utf-8", "utf-16", "codepoint"]),

@@ -20,6 +20,7 @@ from ..errors import BadInput, FsPermissions, NotFound
 from ..fsutil import write_atomic
 from .runtime import Globals, global_command
 
+
 def documents(path: Path) -> list[tuple[int, Any, str | None]]:
     """(line, value, parse error) per document: the whole file when it is one JSON value,
     else one per non-blank line (JSON Lines).  ``line`` is 0 for a whole-file document."""

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from .. import output
-from .runtime import Globals, global_command
 from ..errors import NotFound, ReplayMismatch
+from .runtime import Globals, global_command
 
 
 def _git_answer(answer: Any) -> str:

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..fsutil import default_file_mode, fsync_dir, write_atomic
 from ..errors import ApplyConflict, ContentModified, FsPermissions, LanserError
+from ..fsutil import default_file_mode, fsync_dir, write_atomic
 from ..selectors.versions import save_snapshot
 from ..workspace import Workspace, blob_id
 from . import checks

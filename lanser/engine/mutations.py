@@ -45,19 +45,36 @@ from lsprotocol.converters import get_converter
 from .. import codec
 from ..bundles import normalize as N
 from ..bundles.paths import portable_path
-from ..edits import (EditPlan, apply_plan, check_new_name, claimed_lines, edits_section, plan_from_workspace_edit,
-                    recover, removes_comments)
-from ..edits.comments import ClaimedLines, RemovedComment
-from ..edits.checks import check_globs, run_checks
-from ..edits.gitstate import check_clean
 from ..diagnostics.workspace import WorkspaceDiagnostics
+from ..edits import (
+    EditPlan,
+    apply_plan,
+    check_new_name,
+    claimed_lines,
+    edits_section,
+    plan_from_workspace_edit,
+    recover,
+    removes_comments,
+)
+from ..edits.checks import check_globs, run_checks
+from ..edits.comments import ClaimedLines, RemovedComment
+from ..edits.gitstate import check_clean
 from ..errors import ApplyConflict, BadInput, LanserError, NotFound, UnsupportedCap
 from ..rewards.formula import process_reward
 from ..selectors.resolution import TAU
 from ..server.session import Session
 from ..workspace import Workspace, decode_source
-from .planner import (Planned, overlaps, plan_edit, plan_rename, portable_workspace_edit, prepare_rename,
-                      refuse_noop, refuse_outside, require)
+from .planner import (
+    Planned,
+    overlaps,
+    plan_edit,
+    plan_rename,
+    portable_workspace_edit,
+    prepare_rename,
+    refuse_noop,
+    refuse_outside,
+    require,
+)
 
 if TYPE_CHECKING:
     from .context import Context, Request

@@ -70,7 +70,8 @@ class AsyncRewardScorer:
     def __init__(self, workspace: str, *, severities: Iterable[str] = ("error",), scope: str = "workspace",
                  diag_term: str = "delta", weights: Weights | Mapping[str, float] | str | None = None,
                  clip: float | None = None, aggregate: str | None = None, in_memory: bool = True,
-                 by_file: str = "changed", server: str = DEFAULT_SERVER, python: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 by_file: str = "changed", server: str = DEFAULT_SERVER, python: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT,
                  allow_dirty: bool = False, deny_apply_on_ambiguous: bool = False,
                  allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
         self.options = make_options(severities=severities, scope=scope, diag_term=diag_term,

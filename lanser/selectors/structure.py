@@ -259,7 +259,7 @@ class _Indexer:
         """Index one scope's statements (a module root or a block)."""
         stmts = list(self._statements(container))
         bound_by_def: set[str] = set()
-        for stmt, inner, _ in stmts:
+        for _stmt, inner, _ in stmts:
             if inner is not None:
                 name_node = inner.child_by_field_name("name")
                 if name_node is not None:

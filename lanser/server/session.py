@@ -23,7 +23,7 @@ from typing import Any, Callable
 from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
-from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
+from ..errors import ContentModified, InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, UnsupportedCap
 from ..options import DEFAULT_SERVER, DEFAULT_TIMEOUT
 from ..workspace import CONFIG_FILES, Workspace, decode_source, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
