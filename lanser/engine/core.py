@@ -57,8 +57,9 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
     async def server(self) -> Session:
         if self.session is None:
-            session = self.session_factory(self.ws, SessionConfig(server=self.options.server, python=self.options.python,
-                                                     timeout=self.options.timeout, frame_hook=self.frame_hook))
+            config = SessionConfig(server=self.options.server, python=self.options.python,
+                                   timeout=self.options.timeout, frame_hook=self.frame_hook)
+            session = self.session_factory(self.ws, config)
             self._python = session.python
             await session.start()
             self.session = session

@@ -37,18 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-
 from ..bundles.paths import portable_path
 from ..diagnostics.config import ConfigError, read_config
 from ..diagnostics.fileset import FileSet
 from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
 from ..diagnostics.tracker import ChangeTracker
 from ..diagnostics.workspace import Diag, Snapshot, WorkspaceDiagnostics, file_counts
-from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
-    plan_write
+from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, plan_write
 from ..edits import checks as edit_checks
-from ..edits.plan import Draft, EditPlan, FileChange, make_plan
 from ..edits.gitstate import git_state
+from ..edits.plan import Draft, EditPlan, FileChange, make_plan
 from ..edits.transaction import ApplyResult, restore_plan
 from ..engine import Context, Engine, Request
 from ..engine.planner import plan_edit, plan_rename, prepare_rename, refuse_noop, require

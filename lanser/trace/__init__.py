@@ -6,8 +6,20 @@ reading and recording names are importable from ``lanser.trace``; replay (which 
 the engine) from ``lanser.trace.replay``.
 """
 
-from .format import (EVENTS, LANSER_DIR, TRACE_FORMAT, Operation, Run, operations, read_trace, select,
-                     touched_files, trace_base, workspace_digest, workspace_rel)
+from .format import (
+                     EVENTS,
+                     LANSER_DIR,
+                     TRACE_FORMAT,
+                     Operation,
+                     Run,
+                     operations,
+                     read_trace,
+                     select,
+                     touched_files,
+                     trace_base,
+                     workspace_digest,
+                     workspace_rel,
+)
 from .record import Recorder, Trajectory, trajectory_args
 
 __all__ = ["EVENTS", "LANSER_DIR", "TRACE_FORMAT", "Operation", "Recorder", "Run", "Trajectory", "operations",

@@ -305,7 +305,8 @@ def read_trace(path: str) -> list[Run]:
             record = ev.get("record")
             if not trajectory:
                 raise _corrupt(path, n, f"a record in operation {op}, which is no reward run")
-            if not isinstance(record, dict) or record.get("bundleId") not in {b["bundleId"] for b in current["bundles"]}:
+            ids = {b["bundleId"] for b in current["bundles"]}
+            if not isinstance(record, dict) or record.get("bundleId") not in ids:
                 raise _corrupt(path, n, "record event whose bundleId names no bundle of its operation")
             current["records"].append(record)
         elif kind == "op-end":

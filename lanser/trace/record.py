@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..bundles.paths import to_uri
 from ..errors import FsPermissions, LanserError
 from ..workspace import CONFIG_FILES, Workspace
-from .format import (LANSER_DIR, TRACE_FORMAT, GitAnswer, check_digest, event_line, git_fields, plan_befores,
-                     touched_files, workspace_digest)
+from .format import (
+    LANSER_DIR,
+    TRACE_FORMAT,
+    GitAnswer,
+    check_digest,
+    event_line,
+    git_fields,
+    plan_befores,
+    touched_files,
+    workspace_digest,
+)
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -131,7 +140,8 @@ class Recorder:
         op_lines += [event_line({"event": "record", **base, "record": r}) for r in records]
         # The run line is checked with every operation, so its root, environment and
         # .lanser/ state cannot be edited either.
-        op_lines.append(event_line({"event": "op-end", **base, **end, "check": check_digest([self._run_line, *op_lines])}))
+        check = check_digest([self._run_line, *op_lines])
+        op_lines.append(event_line({"event": "op-end", **base, **end, "check": check}))
         text = "".join(line + "\n" for line in lines + op_lines)
         try:
             with open(self.path, "a", encoding="utf-8") as fh:

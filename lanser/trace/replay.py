@@ -37,14 +37,13 @@ from typing import Any, Callable, Iterator
 from ..bundles.canonical import canonical_bytes
 from ..bundles.paths import to_uri
 from ..engine import Engine
-from ..options import Options
 from ..errors import LanserError, LsCrash, NotFound, ReplayMismatch
+from ..options import Options
 from ..server.pyenv import PythonEnv
 from ..server.registry import PINNED, ServerSpec
 from ..server.session import Document, ServerInfo, Session, SessionConfig, response_error, timeout_error
-from .format import (LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest,
-                    workspace_rel)
 from ..workspace import Workspace
+from .format import LANSER_DIR, Operation, Run, operations, read_trace, trace_base, workspace_digest, workspace_rel
 
 _NOT_REPLAYED = ("initialize", "shutdown")
 
@@ -316,7 +315,8 @@ class ReplayResult:
         return out
 
 
-def check_workspace(ws: Workspace, files: dict[str, str | None], *, verb: str = "changed since the trace") -> str | None:
+def check_workspace(ws: Workspace, files: dict[str, str | None], *,
+                    verb: str = "changed since the trace") -> str | None:
     """The first recorded file whose content differs now, as a message; None when all match."""
     for rel in files:
         if not _inside(ws, rel):
