@@ -96,10 +96,16 @@ class Session:
     """A started server bound to one workspace; use ``async with`` or start()/stop()."""
 
     def __init__(self, ws: Workspace, config: SessionConfig | None = None) -> None:
+        config = config or SessionConfig()
+        self.setup(ws, config, server_spec(config.server), choose_python(ws.root, config.python))
+
+    def setup(self, ws: Workspace, config: SessionConfig, spec: ServerSpec, python: PythonEnv) -> None:
+        """Every attribute of a session not yet started (a replayed session, which never looks
+        a server up, is set up with the recorded server and interpreter)."""
         self.ws = ws
-        self.config = config or SessionConfig()
-        self.spec: ServerSpec = server_spec(self.config.server)
-        self.python: PythonEnv = choose_python(ws.root, self.config.python)
+        self.config = config
+        self.spec: ServerSpec = spec
+        self.python: PythonEnv = python
         self.client: LanserLanguageClient | None = None
         self.info: ServerInfo | None = None
         self.docs: dict[str, Document] = {}
