@@ -114,19 +114,7 @@ class ReplaySession(Session):
 
     def __init__(self, ws: Workspace, config: SessionConfig, *, queue: list[Exchange], old_root: str,
                  spec: ServerSpec, python: PythonEnv) -> None:  # no super().__init__: no server lookup
-        self.ws = ws
-        self.config = config
-        self.spec = spec
-        self.python = python
-        self.client = None
-        self.info = None
-        self.docs = {}
-        self._uris = {}
-        self.restarts = 0
-        self._next_id = 0
-        self._restarting = asyncio.Lock()
-        self._unresponsive = False
-        # (tests/test_trace_replay.py checks that every attribute Session.__init__ sets is set here)
+        self.setup(ws, config, spec, python)
         self.queue = queue
         self.old_root = old_root
         self.new_root = to_uri(ws.root)
