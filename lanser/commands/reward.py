@@ -22,7 +22,6 @@ steps that never ran).
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, overload
 
@@ -36,7 +35,7 @@ from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
 from ..trace import trajectory_args
-from .runtime import Globals, global_command, recorder_for
+from .runtime import Globals, global_command, recorder_for, sigint_handler
 
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
@@ -134,16 +133,8 @@ async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, 
                interrupts: _Interrupts) -> None:
     loop = asyncio.get_running_loop()
     interrupts.task = asyncio.current_task()
-    try:
-        loop.add_signal_handler(signal.SIGINT, interrupts.on_sigint)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
-        installed = False
-    try:
+    with sigint_handler(loop, interrupts.on_sigint):
         await _run_steps(g, text, items, options, sink, interrupts)
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,

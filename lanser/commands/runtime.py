@@ -10,8 +10,9 @@ the engine is imported only when a command runs in-process.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -213,6 +214,24 @@ def recorder_for(g: Globals, engine: Engine) -> Recorder | None:
     return rec
 
 
+@contextlib.contextmanager
+def sigint_handler(loop: Any, handler: Callable[[], None]) -> Iterator[None]:
+    """``handler`` answers Ctrl-C on ``loop`` while the block runs (nothing is installed off
+    the main thread or where the platform has no signals)."""
+    import signal
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
 def run_async(make: Callable[[], Any], *, engine: Engine | None = None) -> Any:
     """Run a coroutine under Lanser's Ctrl-C policy (README, "Ctrl-C").
 
@@ -223,7 +242,6 @@ def run_async(make: Callable[[], Any], *, engine: Engine | None = None) -> Any:
     on the event loop, never inside synchronous code, so an apply (which is synchronous
     from the journal to its commit point) is never torn by it."""
     import asyncio
-    import signal
 
     interrupts = 0
 
@@ -239,16 +257,8 @@ def run_async(make: Callable[[], Any], *, engine: Engine | None = None) -> Any:
             if task is not None:
                 task.cancel()
 
-        try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-            installed = True
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
-            installed = False
-        try:
+        with sigint_handler(loop, on_sigint):
             return await make()
-        finally:
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
 
     try:
         result = asyncio.run(main())

@@ -82,6 +82,22 @@ def export_cmd(g: Globals, directory: str) -> int:
     return 0
 
 
+def _validate(g: Globals, kind: str, files: list[Path], where: str, *, one_file: bool) -> int:
+    """Validate ``files``, print the per-document messages and a summary line; any invalid
+    document is E/BAD_INPUT (exit 2) after the report."""
+    total = bad = bad_files = 0
+    for path in files:
+        n, b = validate_file(kind, path, g.as_json)
+        total, bad, bad_files = total + n, bad + b, bad_files + bool(b)
+    if not g.as_json:
+        output.emit_lines([f"{where}: {total - bad}/{total} valid {kind}" if one_file else
+                           f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)"])
+    if bad:
+        raise BadInput(f"{where}: {bad} of {total} document(s)"
+                       + ("" if one_file else f" in {bad_files} file(s)") + f" are not valid {kind}")
+    return 0
+
+
 @global_command("validate")
 @click.argument("kind", type=_kind_choice())
 @click.argument("file", metavar="FILE")
@@ -90,12 +106,7 @@ def validate_cmd(g: Globals, kind: str, file: str) -> int:
     path = Path(file)
     if not path.is_file():
         raise NotFound(f"no such file: {file}")
-    total, bad = validate_file(kind, path, g.as_json)
-    if not g.as_json:
-        output.emit_lines([f"{path}: {total - bad}/{total} valid {kind}"])
-    if bad:
-        raise BadInput(f"{path}: {bad} of {total} document(s) are not valid {kind}")
-    return 0
+    return _validate(g, kind, [path], str(path), one_file=True)
 
 
 @global_command("validate-batch")
@@ -108,15 +119,7 @@ def validate_batch_cmd(g: Globals, kind: str, directory: str) -> int:
         raise NotFound(f"no such directory: {directory}")
     files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")
                    and p.suffix in (".json", ".jsonl"))
-    total = bad = bad_files = 0
-    for path in files:
-        n, b = validate_file(kind, path, g.as_json)
-        total, bad, bad_files = total + n, bad + b, bad_files + bool(b)
-    if not g.as_json:
-        output.emit_lines([f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)"])
-    if bad:
-        raise BadInput(f"{directory}: {bad} of {total} document(s) in {bad_files} file(s) are not valid {kind}")
-    return 0
+    return _validate(g, kind, files, directory, one_file=False)
 
 
 @click.group("schema")
