@@ -38,7 +38,7 @@ def fresh_rewards() -> dict[str, list[dict[str, Any]]]:
 
 def test_every_case_has_a_golden_file() -> None:
     assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(REGEN.CASES)
-    assert sorted(p.stem for p in GOLDEN.glob("*.jsonl")) == sorted(REGEN.REWARDS)
+    assert sorted(p.stem for p in (GOLDEN / "rewards").glob("*.jsonl")) == sorted(REGEN.REWARDS)
 
 
 @pytest.mark.server
@@ -60,9 +60,9 @@ def test_golden_reward_records_bytes(fresh_rewards: dict[str, list[dict[str, Any
     records = fresh_rewards[name]
     for record in records:
         assert_valid("reward-record", record)
-    expected = (GOLDEN / f"{name}.jsonl").read_bytes()
+    expected = (GOLDEN / "rewards" / f"{name}.jsonl").read_bytes()
     got = REGEN.golden_lines(records)
     if got != expected:
         want = [json.loads(line) for line in expected.splitlines()]
-        assert records == want, f"{name}: records differ from tests/golden/{name}.jsonl (run `make golden` and review)"
+        assert records == want, f"{name}: records differ from tests/golden/rewards/{name}.jsonl (run `make golden` and review)"
     assert got == expected

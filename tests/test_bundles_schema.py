@@ -144,6 +144,8 @@ def test_validate_batch_over_goldens(tmp_path: Path) -> None:
     proc = run("schema", "validate-batch", "bundle", str(GOLDEN))
     assert proc.returncode == 0, proc.stdout
     assert f"{len(golden_bundles())}/{len(golden_bundles())} files valid" in proc.stdout
+    proc = run("schema", "validate-batch", "reward-record", str(GOLDEN / "rewards"))
+    assert proc.returncode == 0 and "1/1 files valid (12/12 documents)" in proc.stdout, proc.stdout
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
     (bad_dir / "a.json").write_text("{}")

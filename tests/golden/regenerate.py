@@ -2,7 +2,7 @@
 fixtures/encodings, and the reward records of the fixtures/trajectory run.
 
 ``make golden`` (``python -m tests.golden.regenerate``) rewrites
-``tests/golden/<name>.json`` (one bundle each) and ``tests/golden/<name>.jsonl``
+``tests/golden/<name>.json`` (one bundle each) and ``tests/golden/rewards/<name>.jsonl``
 (the records of a reward run, one a line); review the diff before committing.
 The test (tests/test_bundles_golden.py) regenerates in memory and compares
 canonical bytes.  Each fixture is copied to a temporary directory first, so the
@@ -24,6 +24,7 @@ from lanser.rewards.runner import TrajectoryRunner
 from lanser.rewards.steps import parse_steps
 
 HERE = Path(__file__).resolve().parent
+REWARDS_DIR = HERE / "rewards"
 FIXTURES = HERE.parent.parent / "fixtures"
 
 # name -> (fixture, cmd, selector[, args])
@@ -53,7 +54,7 @@ CASES: dict[str, tuple[Any, ...]] = {
 }
 # name -> (fixture, workspace folder in it, STEPS file in it): reward records, JSON Lines
 REWARDS: dict[str, tuple[str, str, str]] = {
-    "trajectory-reward-records": ("trajectory", "workspace", "steps.jsonl"),
+    "trajectory": ("trajectory", "workspace", "steps.jsonl"),
 }
 
 
@@ -111,15 +112,18 @@ def golden_lines(records: list[dict[str, Any]]) -> bytes:
 def main() -> int:
     bundles = generate()
     rewards = generate_rewards()
-    for old in [*HERE.glob("*.json"), *HERE.glob("*.jsonl")]:
-        if old.stem not in bundles and old.stem not in rewards:
+    for old in HERE.glob("*.json"):
+        if old.stem not in bundles:
+            old.unlink()
+    for old in REWARDS_DIR.glob("*.jsonl"):
+        if old.stem not in rewards:
             old.unlink()
     for name, bundle in sorted(bundles.items()):
         (HERE / f"{name}.json").write_bytes(golden_bytes(bundle))
         print(f"tests/golden/{name}.json  {bundle['status']}  {bundle['bundleId']}")
     for name, records in sorted(rewards.items()):
-        (HERE / f"{name}.jsonl").write_bytes(golden_lines(records))
-        print(f"tests/golden/{name}.jsonl  {len(records)} records")
+        (REWARDS_DIR / f"{name}.jsonl").write_bytes(golden_lines(records))
+        print(f"tests/golden/rewards/{name}.jsonl  {len(records)} records")
     return 0
 
 
