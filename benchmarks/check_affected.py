@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lanser.bundles import normalize as N  # noqa: E402
+from lanser.diagnostics.workspace import flatten, pull_files  # noqa: E402
 from lanser.engine import Engine, Options  # noqa: E402
 from lanser.rewards.runner import RewardOptions, TrajectoryRunner  # noqa: E402
 from lanser.rewards.steps import Step, validate_step  # noqa: E402
@@ -171,12 +171,14 @@ async def check(ws: Path, package: str, steps: int, seed: int, log: Any = print)
             step = validate_step(raw, n)
             assert isinstance(step, Step)
             rec = await runner.run_step(step)
-            everything = N.diagnostics(await session.diagnostics(sorted(runner._files)))
+            assert runner.checked is not None
+            checked = sorted(runner.checked.checked)  # the files a full pull asks for
+            everything = flatten(await pull_files(session, checked))
             got = runner.diagnostics
-            asked = len(runner._files) if runner.last_pulled is None else len(runner.last_pulled)
+            asked = len(checked) if runner.last_pulled is None else len(runner.last_pulled)
             pulled += asked
-            full += len(runner._files)
-            log(f"{n:>3} {raw['id']:<48} {rec['status']:<5} pulled {asked:>2}/{len(runner._files):<2} "
+            full += len(checked)
+            log(f"{n:>3} {raw['id']:<48} {rec['status']:<5} pulled {asked:>2}/{len(checked):<2} "
                 f"errors {rec['diagnostics']['errors']:>3}  {'same' if got == everything else 'DIFFERENT'}")
             if got != everything:
                 missing = [d for d in everything if d not in got]
