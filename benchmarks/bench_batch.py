@@ -6,7 +6,7 @@
    separate ``lanser --json <cmd> <selector>`` processes on the same copy of
    fixtures/srcpkg: wall-clock times and their ratio.
 2. A batch of ``--replay-n`` queries recorded with ``--trace-file``, then
-   replayed in-process with :func:`lanser.trace.replay` (no server): bundles
+   replayed in-process with :func:`lanser.trace.replay.replay` (no server): bundles
    per second (the median of three replays), and one ``lanser trace replay``
    process end to end.
 
@@ -63,7 +63,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=20, help="queries for batch vs separate processes")
     ap.add_argument("--replay-n", type=int, default=200, help="queries in the recorded trace")
     opts = ap.parse_args()
-    from lanser.trace import replay
+    from lanser.trace.replay import replay
 
     with tempfile.TemporaryDirectory(prefix="lanser-bench-batch-") as tmp:
         base = Path(tmp)

@@ -36,8 +36,18 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import (BareClient, Position, Stopwatch, copy_installed_package,  # noqa: E402
-                    identifier_positions, lanser_setup, machine, machine_line, median_ms, ratio)
+from common import (  # noqa: E402
+    BareClient,
+    Position,
+    Stopwatch,
+    copy_installed_package,
+    identifier_positions,
+    lanser_setup,
+    machine,
+    machine_line,
+    median_ms,
+    ratio,
+)
 
 PACKAGE = "click"
 FILE = "click/core.py"

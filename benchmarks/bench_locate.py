@@ -48,7 +48,7 @@ def make_big_file(root: Path) -> dict[str, str]:
         text += "\n# padding"
     (root / "big.py").write_text(text, encoding="utf-8")
     lines = text.split("\n")
-    target = next(i for i, l in enumerate(lines) if l.startswith("class Class180"))
+    target = next(i for i, line in enumerate(lines) if line.startswith("class Class180"))
     mline = next(i for i in range(target, len(lines)) if "def method_7" in lines[i])
     return _selectors("big.py", "big", "Class180", mline)
 
@@ -66,7 +66,7 @@ def make_package(root: Path) -> dict[str, str]:
     (pkg / "__init__.py").write_text('"""Generated package."""\n')
     text = (pkg / "sub9" / "mod9.py").read_text(encoding="utf-8")
     lines = text.split("\n")
-    cls = next(i for i, l in enumerate(lines) if l.startswith("class Class1"))
+    cls = next(i for i, line in enumerate(lines) if line.startswith("class Class1"))
     mline = next(i for i in range(cls, len(lines)) if "def method_3" in lines[i])
     return _selectors("src/bigpkg/sub9/mod9.py", "bigpkg.sub9.mod9", "Class1", mline)
 

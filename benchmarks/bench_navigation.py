@@ -44,9 +44,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import (BareClient, Position, Stopwatch, copy_installed_package,  # noqa: E402
-                    count_locations, identifier_positions, lanser_setup, machine, machine_line, median_ms,
-                    ratio)
+from common import (  # noqa: E402
+    BareClient,
+    Position,
+    Stopwatch,
+    copy_installed_package,
+    count_locations,
+    identifier_positions,
+    lanser_setup,
+    machine,
+    machine_line,
+    median_ms,
+    ratio,
+)
 
 from lanser.engine import Engine, Options  # noqa: E402
 

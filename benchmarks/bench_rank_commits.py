@@ -97,6 +97,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine_line  # noqa: E402
+
 from lanser.edits.diff import file_diff, split_keepends  # noqa: E402
 from lanser.rewards.api import RewardScorer  # noqa: E402
 from lanser.rewards.formula import process_reward  # noqa: E402
@@ -596,8 +597,9 @@ def corrupt_import(path: str, src: Src, added: set[int], rng: random.Random, wor
             if bound in {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)
                          and isinstance(n.ctx, ast.Store)}:
                 continue
-            shown = f"{'from ' + ('.' * node.level) + (node.module or '') + ' ' if isinstance(node, ast.ImportFrom) else ''}" \
-                    f"import {alias.name}{' as ' + alias.asname if alias.asname else ''}"
+            source = ("from " + "." * node.level + (node.module or "") + " "
+                      if isinstance(node, ast.ImportFrom) else "")
+            shown = f"{source}import {alias.name}{' as ' + alias.asname if alias.asname else ''}"
             return Corruption("import", path, node.lineno, f"dropped `{shown}`", text, needed)
     return None
 
@@ -650,7 +652,8 @@ def _class_init(cls: ast.ClassDef) -> ast.AST | None:
     return found[0]
 
 
-def _callee(call: ast.Call, mod: Module, index: Index, parents: dict[ast.AST, ast.AST]) -> tuple[str, dict[str, Any]] | None:
+def _callee(call: ast.Call, mod: Module, index: Index,
+            parents: dict[ast.AST, ast.AST]) -> tuple[str, dict[str, Any]] | None:
     """(shown name, signature) of the package function or class a call reaches, when certain."""
     func = call.func
     target: Any = None
@@ -1072,7 +1075,8 @@ def run_repo(git: Git, args: argparse.Namespace, python: str, tmp: Path, log: Ca
             f"({', '.join(c.kind for c in corrupt)})")
     return {"repo": git.name, "path": git.path, "rev": rev, "packages": packages,
             "range": f"{commits[-1].sha}..{rev}" if commits else None, "oldest": commits[-1].sha if commits else None,
-            "skipped": dict(skipped), "skippedCommits": sum(skipped.values()), "commits": rows, "timing": totals, "verify": verify_bad}
+            "skipped": dict(skipped), "skippedCommits": sum(skipped.values()), "commits": rows,
+            "timing": totals, "verify": verify_bad}
 
 
 def pairs_of(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1113,10 +1117,10 @@ def print_tables(results: list[dict[str, Any]], pairs: list[dict[str, Any]], exa
                 continue
             cells = []
             for cfg in CONFIGS:
-                w, t, l = tally(sel, cfg)
-                summary.setdefault(repo, {}).setdefault(kind, {})[cfg] = {"win": w, "tie": t, "loss": l,
+                w, t, lost = tally(sel, cfg)
+                summary.setdefault(repo, {}).setdefault(kind, {})[cfg] = {"win": w, "tie": t, "loss": lost,
                                                                          "pairs": len(sel)}
-                cells.append(f"{f'{w}/{t}/{l}':>9} {100.0 * w / len(sel):5.1f}% ")
+                cells.append(f"{f'{w}/{t}/{lost}':>9} {100.0 * w / len(sel):5.1f}% ")
             print(f"{repo:12} {kind:7} {len(sel):>5} | " + " | ".join(cells))
         print("-" * len(head))
     # real edits that add Pyright errors themselves

@@ -125,21 +125,21 @@ async def run_lanser(ws: Path, items: list[Any]) -> tuple[float, float, list[dic
     elapsed = 0.0
     try:
         t0 = time.perf_counter()
-        runner = TrajectoryRunner(engine, RewardOptions())
+        runner = TrajectoryRunner(engine, RewardOptions(by_file="all"))  # the whole table, as pyright lists it
         await runner.start()
         start = time.perf_counter() - t0
         elapsed += start
-        n_files = len(runner.state.by_file)
+        n_files = len(runner.snapshot.files)
         for item in items:
-            before = runner.state
+            before = runner.snapshot
             t0 = time.perf_counter()
             records.append(await runner.run_step(item))
             elapsed += time.perf_counter() - t0
             trees.append(tree(ws))  # for the baseline, not timed
-            if runner.state is before:
+            if runner.snapshot is before:
                 pulled.append("-")
             else:
-                n_files = len(runner.state.by_file)
+                n_files = len(runner.snapshot.files)
                 pulled.append(f"{n_files}/{n_files}" if runner.last_pulled is None
                               else f"{len(runner.last_pulled)}/{n_files}")
     finally:
@@ -171,7 +171,7 @@ def run_cli(base: Path, steps_file: Path, dest: Path) -> tuple[float, int, list[
     out = dest.with_suffix(".jsonl")
     t0 = time.perf_counter()
     proc = subprocess.run([str(Path(sys.executable).parent / "lanser"), "reward", str(steps_file),
-                           "-w", str(ws), "-o", str(out)], capture_output=True, text=True)
+                           "-w", str(ws), "--by-file", "all", "-o", str(out)], capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     records = [json.loads(x) for x in out.read_text().splitlines()] if proc.returncode == 0 else []
     return elapsed, proc.returncode, records

@@ -11,7 +11,7 @@ and now and then a reset.  After every step the runner's diagnostics (pulled
 only for the files the rule picked, the rest kept) are compared with a pull of
 every file from the same server; any difference is a bug in the rule.
 Prints one line per step and exits 1 on the first mismatch.  (The test-suite
-runs a short fixed sequence of the same kind: tests/test_reward_affected_server.py.)
+runs a short fixed sequence of the same kind: tests/test_rewards_affected_server.py.)
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ async def check(ws: Path, package: str, steps: int, seed: int, log: Any = print)
             assert isinstance(step, Step)
             rec = await runner.run_step(step)
             assert runner.checked is not None
-            checked = runner.checked.checked
-            everything = flatten(await pull_files(session, sorted(checked)))
+            checked = sorted(runner.checked.checked)  # the files a full pull asks for
+            everything = flatten(await pull_files(session, checked))
             got = runner.diagnostics
             asked = len(checked) if runner.last_pulled is None else len(runner.last_pulled)
             pulled += asked

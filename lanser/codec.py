@@ -14,13 +14,12 @@ data.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Sequence
 
 from pygls.workspace.position_codec import UnitCounter, Utf8, Utf16, Utf32
 
 from .errors import BadInput, IndexingUnsupported, NotFound
 
-Encoding = Literal["utf-8", "utf-16", "codepoint"]
 ENCODINGS: tuple[str, ...] = ("utf-8", "utf-16", "codepoint")
 
 # LSP's names for the encodings (PositionEncodingKind) and ours.

@@ -1,13 +1,17 @@
-"""All of stdout (and the one-line stderr error) goes through here.
+"""All of stdout and stderr goes through here: bundles, summaries, reports, the one-line
+error, notes and the progress bar.
 
 ``--json`` prints the bundle as RFC 8785 canonical JSON, one line, so two runs
-give byte-identical output; without it a short human summary is printed.
+give byte-identical output; without it a short human summary is printed.  The
+streams are looked up at each call (``sys.stdout``/``sys.stderr``), so a caller
+that redirects them (the tests, an embedding program) gets everything.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+import time
+from typing import Any, Sequence, TextIO
 
 from .bundles.canonical import canonical_bytes
 
@@ -20,6 +24,19 @@ def emit_json(obj: Any, stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     out.write(json_line(obj) + "\n")
     out.flush()
+
+
+def emit_lines(lines: Sequence[str], stream: TextIO | None = None) -> None:
+    """Lines of a human report on stdout (or ``stream``)."""
+    out = stream or sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+
+
+def emit_err_lines(lines: Sequence[str]) -> None:
+    """Lines of a human report that belong on stderr (not an error line: see :func:`error`)."""
+    emit_lines(lines, sys.stderr)
 
 
 def candidate_selectors(candidates: list[dict[str, Any]]) -> list[str]:
@@ -115,14 +132,67 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     if edits.get("diff"):
         lines.append(edits["diff"].rstrip("\n"))
     if edits:
-        msg = (edits.get("result") or {}).get("message") or ("applied" if edits.get("applied") else "dry run: nothing written")
+        msg = ((edits.get("result") or {}).get("message")
+               or ("applied" if edits.get("applied") else "dry run: nothing written"))
         lines.append(msg)
     lines.append(f"bundleId {bundle.get('bundleId')}")
     return lines
 
 
-def emit_summary(bundle: dict[str, Any], stream: TextIO | None = None) -> None:
-    out = stream or sys.stdout
-    for line in summary(bundle):
-        out.write(line + "\n")
-    out.flush()
+def emit_summary(bundle: dict[str, Any], stream: TextIO | None = None, *, extra: Sequence[str] = ()) -> None:
+    """The summary lines; ``extra`` (a command's own lines) go before the final bundleId line."""
+    lines = summary(bundle)
+    lines[-1:-1] = extra
+    emit_lines(lines, stream)
+
+
+# -- progress ------------------------------------------------------------------------
+
+PROGRESS_WIDTH = 24
+
+
+class Progress:
+    """``[#####-----] 5/12  3.1 steps/s  errors=2`` on stderr, redrawn in place with ``\\r`` and
+    finished with a newline; drawn only when stderr is a terminal (a log or a pipe never sees
+    it), a no-op otherwise."""
+
+    def __init__(self, total: int | None, *, stream: TextIO | None = None, enabled: bool | None = None,
+                 label: str = "steps") -> None:
+        self.stream = stream or sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.total = total
+        self.label = label
+        self.done = 0
+        self.started = time.monotonic()
+        self._drawn = False
+
+    def line(self, errors: int | None = None) -> str:
+        """The bar's text (pure apart from the clock; tested directly)."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        if self.total:
+            filled = min(PROGRESS_WIDTH, PROGRESS_WIDTH * self.done // self.total)
+            head = f"[{'#' * filled}{'-' * (PROGRESS_WIDTH - filled)}] {self.done}/{self.total}"
+        else:
+            head = f"{self.done}"
+        tail = f"  {rate:.1f} {self.label}/s"
+        if errors is not None:
+            tail += f"  errors={errors}"
+        return head + tail
+
+    def update(self, done: int | None = None, *, errors: int | None = None) -> None:
+        self.done = self.done + 1 if done is None else done
+        if not self.enabled:
+            return
+        self.stream.write("\r" + self.line(errors) + "\x1b[K")
+        self.stream.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self.enabled and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False

@@ -122,3 +122,16 @@ def count_by_severity(result: dict[str, Any] | list[dict[str, Any]],
     else:
         diags = result
     return count_diagnostics(diags)  # the same counting as the server's diagnostics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lanser.pyright_cli ARGS``: the pinned Pyright CLI with ARGS (``make lint``
+    checks ``lanser/`` with it), started like the reference runs: no download, offline."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    return subprocess.run(pyright_command() + args, env=_clean_env(), check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,13 +17,13 @@ started if absent and outlives the client (``lanser daemon stop`` ends it).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Awaitable, Generic, TypeVar
 
+from .bundles.envelope import error_bundle
 from .daemon import client as C
-from .daemon import protocol as P
 from .daemon.paths import Identity, files_for
-from .errors import LanserError, LsCrash
+from .errors import LanserError
+from .options import DEFAULT_SERVER
 
 R = TypeVar("R")
 
@@ -34,12 +34,6 @@ def _options(workspace: str, server: str, python: str | None, extra: dict[str, A
     opts: dict[str, Any] = {"workspace": workspace, "server": server, "python": python}
     opts.update(extra)
     return opts
-
-
-def _error_bundle(cmd: str, selector: str | None, args: dict[str, Any], exc: LanserError) -> dict[str, Any]:
-    from .engine import error_bundle
-
-    return error_bundle(cmd, selector, args, exc)
 
 
 class _Operations(Generic[R]):
@@ -97,7 +91,7 @@ class AsyncLanserClient(_Operations[Awaitable[dict[str, Any]]]):
     ``timeout``, ``verbose``, ``cursor``, ``allow_dirty``, ``deny_apply_on_ambiguous``,
     ``allow``, ``deny``); each call may override them by keyword."""
 
-    def __init__(self, workspace: str = ".", *, server: str = "pyright", python: str | None = None,
+    def __init__(self, workspace: str = ".", *, server: str = DEFAULT_SERVER, python: str | None = None,
                  daemon: bool = False, cache: bool = True, idle_timeout: float | None = None,
                  **options: Any) -> None:
         self.ident = Identity.for_options(workspace, server, python)
@@ -106,8 +100,7 @@ class AsyncLanserClient(_Operations[Awaitable[dict[str, Any]]]):
         self.idle_timeout = idle_timeout
         self.options = _options(self.ident.workspace, server, self.ident.python, options)
         self._service: Any = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self.link: C.DaemonLink | None = None
         self._lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> "AsyncLanserClient":
@@ -131,64 +124,39 @@ class AsyncLanserClient(_Operations[Awaitable[dict[str, Any]]]):
                                         cache=self.cache)
             return await self._service.run(cmd, selector, args, opts)
         except LanserError as exc:
-            return _error_bundle(cmd, selector, args, exc)
+            return error_bundle(cmd, selector, args, exc)
+
+    def daemon_link(self) -> C.DaemonLink:
+        """Daemon clients' link: the one request loop (lanser/daemon/client.py), which starts
+        the daemon when none runs and keeps its connection."""
+        if self.link is None:
+            self.link = C.DaemonLink(self.ident, files_for(self.ident), "require", keep=True,
+                                     idle_timeout=self.idle_timeout)
+        return self.link
 
     async def _via_daemon(self, cmd: str, selector: str | None, args: dict[str, Any],
                           opts: dict[str, Any]) -> dict[str, Any]:
         if self._lock is None:
             self._lock = asyncio.Lock()
-        req = P.encode(P.request(cmd, selector, args, opts))
-        async with self._lock:
-            for attempt in range(2):
-                if self._writer is None:
-                    await self._connect()
-                assert self._reader is not None and self._writer is not None
-                try:
-                    self._writer.write(req)
-                    await self._writer.drain()
-                    line = await self._reader.readline()
-                except (OSError, asyncio.IncompleteReadError):
-                    line = b""
-                if line.endswith(b"\n"):
-                    resp = json.loads(line)
-                    if isinstance(resp.get("bundle"), dict):
-                        return resp["bundle"]
-                    err = resp.get("error") or {}
-                    raise LsCrash(f"the daemon refused the request: {err.get('code')}: {err.get('message')}")
-                await self._disconnect()
-                if attempt or P.writes(cmd, args):  # an apply may have landed: do not repeat it
-                    raise LsCrash(f"the daemon went away during {cmd}")
-        raise AssertionError("unreachable")
-
-    async def _connect(self) -> None:
-        files = files_for(self.ident)
-        conn = C.connect(files)
-        if conn is None:
-            await asyncio.to_thread(C.start, self.ident, files, idle_timeout=self.idle_timeout)
-            conn = C.connect(files)
-            if conn is None:
-                raise LsCrash("the daemon does not accept connections")
-        conn.sock.setblocking(False)
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=conn.sock, limit=P.MAX_LINE)
-
-    async def _disconnect(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass
+        async with self._lock:  # one request at a time on the link's connection
+            bundle = await asyncio.to_thread(self.daemon_link().bundle, cmd, selector, args, opts)
+        assert bundle is not None  # require mode never falls back
+        return bundle
 
     async def status(self) -> dict[str, Any] | None:
         """The daemon's status (daemon clients), or the in-process service's counters."""
         if self.daemon:
             return await asyncio.to_thread(C.status, files_for(self.ident))
+        return self.service_status()
+
+    def service_status(self) -> dict[str, Any] | None:
+        """The in-process service's counters (None before the first request)."""
         return self._service.status() if self._service is not None else None
 
     async def close(self) -> None:
         """Stop the in-process server, or drop the daemon connection (the daemon keeps running)."""
-        await self._disconnect()
+        if self.link is not None:
+            self.link.close()
         if self._service is not None:
             service, self._service = self._service, None
             await service.close()
@@ -198,14 +166,13 @@ class SyncLanserClient(_Operations[dict[str, Any]]):
     """Lanser from ordinary code: the same methods, blocking.  In-process clients run their
     server on a private event loop; daemon clients speak to the socket directly."""
 
-    def __init__(self, workspace: str = ".", *, server: str = "pyright", python: str | None = None,
+    def __init__(self, workspace: str = ".", *, server: str = DEFAULT_SERVER, python: str | None = None,
                  daemon: bool = False, cache: bool = True, idle_timeout: float | None = None,
                  **options: Any) -> None:
         self._async = AsyncLanserClient(workspace, server=server, python=python, daemon=daemon, cache=cache,
                                         idle_timeout=idle_timeout, **options)
         self.daemon = daemon
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._conn: C.Connection | None = None
 
     def __enter__(self) -> "SyncLanserClient":
         return self
@@ -223,49 +190,25 @@ class SyncLanserClient(_Operations[dict[str, Any]]):
             return self._run_async(self._async.run(cmd, selector, args, **options))
         args = dict(args or {})
         try:
-            return self._via_daemon(cmd, selector, args, {**self.options, **options})
+            bundle = self._async.daemon_link().bundle(cmd, selector, args, {**self.options, **options})
         except LanserError as exc:
-            return _error_bundle(cmd, selector, args, exc)
+            return error_bundle(cmd, selector, args, exc)
+        assert bundle is not None  # require mode never falls back
+        return bundle
 
     def _run_async(self, coro: Any) -> Any:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
 
-    def _via_daemon(self, cmd: str, selector: str | None, args: dict[str, Any],
-                    opts: dict[str, Any]) -> dict[str, Any]:
-        req = P.request(cmd, selector, args, opts)
-        ident = self._async.ident
-        for attempt in range(2):
-            if self._conn is None:
-                files = files_for(ident)
-                self._conn = C.connect(files)
-                if self._conn is None:
-                    C.start(ident, files, idle_timeout=self._async.idle_timeout)
-                    self._conn = C.connect(files)
-                if self._conn is None:
-                    raise LsCrash("the daemon does not accept connections")
-            resp = self._conn.call(req)
-            if resp is not None:
-                if isinstance(resp.get("bundle"), dict):
-                    return resp["bundle"]
-                err = resp.get("error") or {}
-                raise LsCrash(f"the daemon refused the request: {err.get('code')}: {err.get('message')}")
-            self._conn.close()
-            self._conn = None
-            if attempt or P.writes(cmd, args):
-                raise LsCrash(f"the daemon went away during {cmd}")
-        raise AssertionError("unreachable")
-
     def status(self) -> dict[str, Any] | None:
         if self.daemon:
             return C.status(files_for(self._async.ident))
-        return self._async._service.status() if self._async._service is not None else None
+        return self._async.service_status()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._async.link is not None:
+            self._async.link.close()
         if self._loop is not None:
             loop, self._loop = self._loop, None
             try:

@@ -35,7 +35,9 @@ def run(workspace: Path, args: list[str]) -> dict:
     proc = subprocess.run([*LANSER, "-w", str(workspace), "--json", *args], capture_output=True, text=True)
     if proc.stderr.strip():
         print("   stderr:", proc.stderr.strip().splitlines()[-1])
-    return json.loads(proc.stdout) if proc.stdout.strip() else {"bundleId": None, "meta": {"exit_code": proc.returncode}}
+    if not proc.stdout.strip():
+        return {"bundleId": None, "meta": {"exit_code": proc.returncode}}
+    return json.loads(proc.stdout)
 
 
 def summarize(bundle: dict) -> str:
@@ -46,7 +48,8 @@ def summarize(bundle: dict) -> str:
             where = f" first={first['path']}:{first['range'][0] + 1}:{first['range'][1] + 1}" if first else ""
             return f"{len(facts[key])} {key}{where}"
     if facts.get("hover"):
-        return "hover: " + facts["hover"]["contents"].strip().splitlines()[1 if facts["hover"]["contents"].startswith("```") else 0]
+        contents = facts["hover"]["contents"]
+        return "hover: " + contents.strip().splitlines()[1 if contents.startswith("```") else 0]
     res = (bundle.get("resolution") or {}).get("resolved")
     if res:
         return f"resolved {res['path']} {res['range']} confidence={res['confidence']}"

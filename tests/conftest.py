@@ -27,6 +27,33 @@ FAKESERVERS = Path(__file__).resolve().parent / "fakeservers"
 LANSER_BIN = Path(sys.executable).parent / "lanser"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_daemon_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test runs with its own daemon runtime directory (``$LANSER_RUNTIME_DIR``), so
+    the default ``--daemon auto`` never finds a daemon a developer is running; any daemon a
+    test leaves behind in it is stopped at the end of the session.  ``$LANSER_DAEMON`` is
+    cleared for the same reason (tests that need a mode set it themselves)."""
+    from lanser.daemon import client
+    from lanser.daemon.paths import RUNTIME_ENV, all_daemon_files
+
+    saved = {name: os.environ.get(name) for name in (RUNTIME_ENV, client.MODE_ENV)}
+    runtime = tmp_path_factory.mktemp("runtime")
+    os.environ[RUNTIME_ENV] = str(runtime)
+    os.environ.pop(client.MODE_ENV, None)
+    try:
+        yield runtime
+    finally:
+        os.environ[RUNTIME_ENV] = str(runtime)
+        with contextlib.suppress(Exception):
+            for files in all_daemon_files():
+                client.stop(files)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def copy_fixture(name: str, dest: Path) -> Path:
     """Copy ``fixtures/<name>`` to ``dest`` (symlinks kept) and return the copy."""
     shutil.copytree(FIXTURES / name, dest, symlinks=True)

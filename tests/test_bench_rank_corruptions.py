@@ -120,7 +120,7 @@ def test_deterministic_per_seed(bench, repo: Path) -> None:
 
 def test_patch_round_trip(bench, repo: Path) -> None:
     """The real edit as a patch applies to the base text and gives the commit's text."""
-    from lanser.edits.diff import parse_unified_diff, apply_hunks
+    from lanser.edits.diff import apply_hunks, parse_unified_diff
 
     commit, _ = _selected(bench, repo)
     patch = bench.make_patch(commit.files)

@@ -1,7 +1,7 @@
 """diagnostics/affected.py and diagnostics/stdlib.py: which files' diagnostics a step can change.
 
 Pure tests of the import-graph rule (the server-backed checks that the counts stay equal
-to ``pyright --outputjson`` are in test_reward_affected_server.py)."""
+to ``pyright --outputjson`` are in test_rewards_affected_server.py)."""
 
 from __future__ import annotations
 

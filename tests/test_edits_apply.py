@@ -16,9 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from lanser.edits import (apply_plan, edits_section, plan_from_contents, plan_from_workspace_edit,
-                          plan_write, recover)
-from lanser.edits import transaction
+from lanser.edits import (
+    apply_plan,
+    edits_section,
+    plan_from_contents,
+    plan_from_workspace_edit,
+    plan_write,
+    recover,
+    transaction,
+)
 from lanser.errors import ApplyConflict, ContentModified, FsPermissions
 from lanser.workspace import Workspace
 
@@ -459,3 +465,31 @@ def test_refused_edit_creates_no_lanser_dir(tmp_path: Path) -> None:
     assert not (ws.root / ".lanser").exists()
     assert apply_plan(ws, plan).applied
     assert (ws.root / ".lanser" / ".gitignore").exists()
+
+
+def test_an_apply_keeps_the_replaced_content_for_stale_selectors(tmp_path: Path) -> None:
+    """The snapshot store is written where the contract needs it (issue 13): the content an
+    apply replaced is kept under .lanser/snapshots/<blob id>, so a ``?v=`` selector made
+    against it resolves when git has no blob for it (here: no repository at all)."""
+    import asyncio
+
+    from lanser.engine import Engine, Options
+    from lanser.selectors.versions import old_text_for
+    from lanser.workspace import blob_id
+
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n\n\nx = f()\n", encoding="utf-8")
+    ws = Workspace(tmp_path)
+    old = (tmp_path / "m.py").read_bytes()
+    assert old_text_for(ws, "m.py", blob_id(old)) is None  # nothing keeps it yet
+    result = apply_plan(ws, plan_from_contents(ws, {"m.py": b"# header\n" + old}))
+    assert result.applied
+    assert (tmp_path / ".lanser" / "snapshots" / blob_id(old)).read_bytes() == old
+    assert old_text_for(ws, "m.py", blob_id(old)) == old.decode()
+
+    async def locate() -> dict:
+        async with Engine(Options(workspace=str(tmp_path))) as engine:
+            return await engine.run("locate", f"m.py@L5:C5?v={blob_id(old)}")
+
+    bundle = asyncio.run(locate())
+    assert bundle["status"] == "ok", bundle["error"]
+    assert bundle["resolution"]["resolved"]["range"][:2] == [5, 4]  # moved down by the new header line

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from lanser.edits import FileChange, claimed_lines, removes_comments
 from lanser.edits.comments import pragma_of
 from lanser.edits.plan import make_plan

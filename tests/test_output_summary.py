@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import run_cli
+
 from lanser.output import summary
 
 

@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lanser.rewards.formula import (
-    Weights, check_clip, clip_term, parse_weights, process_reward, reward_to_go, trajectory_return,
+    Weights,
+    check_clip,
+    clip_term,
+    parse_weights,
+    process_reward,
+    reward_to_go,
+    trajectory_return,
 )
 
 

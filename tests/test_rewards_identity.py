@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from lanser.rewards.identity import (
-    annotate, anchor_text, diff_diagnostics, enclosing_symbol, normalize_message,
+    anchor_text,
+    annotate,
+    diff_diagnostics,
+    enclosing_symbol,
+    normalize_message,
 )
 
 SRC = '''import os

@@ -18,9 +18,17 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import (FAKESERVERS, LANSER_BIN, assert_clean_error, assert_error_bundle, copy_fixture,
-                      engine_runner, run_cli, run_cli_subprocess, wait_gone)
+from conftest import (
+    FAKESERVERS,
+    LANSER_BIN,
+    assert_clean_error,
+    assert_error_bundle,
+    copy_fixture,
+    engine_runner,
+    run_cli,
+    run_cli_subprocess,
+    wait_gone,
+)
 
 FAKE = FAKESERVERS / "fake_lsp.py"
 

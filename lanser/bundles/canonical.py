@@ -12,7 +12,7 @@ server took to answer.  For the documents bundles are made of (ASCII keys,
 safe integers, floats that are integral or whose shortest round-trip form is
 positional), orjson with sorted keys writes the same bytes once integral
 floats are turned into ints, so :func:`canonical_bytes` takes that path and
-hands anything else to rfc8785.  tests/test_canonical.py checks the two
+hands anything else to rfc8785.  tests/test_bundles_canonical.py checks the two
 agree on generated values.
 """
 

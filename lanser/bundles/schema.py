@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 KINDS: tuple[str, ...] = ("selector", "bundle", "step", "batch-output", "reward-record", "trace-event",
                           "environment")
@@ -65,17 +65,3 @@ def _describe(err: Any) -> str:
         err = sorted(tagged[0], key=lambda e: len(e.absolute_path))[0]
     where = "/".join(str(p) for p in err.absolute_path) or "(root)"
     return f"{where}: {err.message}"
-
-
-def is_valid(kind: str, instance: Any) -> bool:
-    return not errors(kind, instance, limit=1)
-
-
-def check_all(kind: str, instances: Iterable[Any]) -> list[tuple[int, list[str]]]:
-    """(1-based index, messages) for every invalid instance."""
-    out = []
-    for n, inst in enumerate(instances, start=1):
-        msgs = errors(kind, inst)
-        if msgs:
-            out.append((n, msgs))
-    return out

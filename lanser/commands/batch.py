@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command, recorder_for, run_async, step_runner
-from ..errors import FsPermissions, LanserError
+from ..errors import FsPermissions
+from ..fsutil import AtomicFile
+from .runtime import Globals, global_command, recorder_for, run_async, step_runner
 
 
-def _progress(n: int, total: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\rlanser batch: {n}/{total}")
-        if n == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
+async def _run(g: Globals, text: str, out: TextIO | None) -> list[int]:
     from ..batch import parse_batch, run_batch, writes
 
     steps = parse_batch(text)
@@ -35,12 +25,14 @@ async def _run(g: Globals, text: str, out: TextIO) -> list[int]:
         engine = getattr(engine, "fallback", engine)
     recorder = recorder_for(g, engine)
     codes: list[int] = []
+    bar = output.Progress(len(steps))
     try:
         async for rec in run_batch(engine, steps, on_bundle=recorder.finish if recorder else None):
             output.emit_json(rec, out)
             codes.append(rec["exitCode"])
-            _progress(len(codes), len(steps))
+            bar.update()
     finally:
+        bar.finish()
         await engine.close()
     return codes
 
@@ -72,40 +64,22 @@ def batch(g: Globals, in_path: str, out_path: str | None) -> int:
     from ..batch import batch_exit_code
     from ..rewards.steps import read_steps_text
 
-    try:
-        text = read_steps_text(in_path)
-        if out_path is None:
-            codes = run_async(lambda: _run(g, text, sys.stdout))
-        else:
-            codes = _to_file(g, text, Path(out_path))
-    except LanserError as exc:
-        output.error(exc)
-        return exc.exit_code
+    text = read_steps_text(in_path)
+    if out_path is None:
+        codes = run_async(lambda: _run(g, text, None))
+    else:
+        codes = _to_file(g, text, Path(out_path))
     return batch_exit_code(codes)
 
 
 def _to_file(g: Globals, text: str, path: Path) -> list[int]:
     """Write through a temporary file renamed into place: never a partial OUT file."""
-    parent = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        with AtomicFile(path) as out:
+            codes: Any = run_async(lambda: _run(g, text, out.stream))
     except OSError as exc:
         raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
-    ok = False
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            codes: Any = run_async(lambda: _run(g, text, fh))
-        os.replace(tmp, path)
-        ok = True
-        return list(codes)
-    except OSError as exc:
-        raise FsPermissions(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if not ok:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    return list(codes)
 
 
 COMMANDS = [batch]

@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Any
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command
 from ..daemon import client as C
 from ..daemon.paths import Identity, all_daemon_files, files_for
-from ..errors import LanserError
+from ..errors import NotFound
+from .runtime import Globals, global_command
 
 
 def _identity(g: Globals) -> Identity:
-    ws = g.get("workspace", ".")
+    opts = g.options()
+    ws = opts.workspace
     if not os.path.isdir(ws):
-        from ..errors import NotFound
-
         raise NotFound(f"workspace {ws!r} is not a directory")
-    return Identity.for_options(ws, g.get("server", "pyright"), g.get("python"))
+    return Identity.for_options(ws, opts.server, opts.python)
 
 
 def _emit(g: Globals, report: dict[str, Any], lines: list[str]) -> None:
     if g.as_json:
         output.emit_json(report)
     else:
-        for line in lines:
-            click.echo(line)
-
-
-def _fail(exc: LanserError) -> int:
-    output.error(exc)
-    return exc.exit_code
+        output.emit_lines(lines)
 
 
 @global_command("start")
@@ -45,13 +36,10 @@ def _fail(exc: LanserError) -> int:
 @click.option("--no-cache", is_flag=True, help="No memo and no single-flight (for measurements).")
 def start(g: Globals, idle_timeout: float | None, no_cache: bool) -> int:
     """Start the daemon for this workspace/server/python (no-op if it runs); waits until warm."""
-    try:
-        ident = _identity(g)
-        files = files_for(ident)
-        already = C.ping(files)
-        info = already or C.start(ident, files, idle_timeout=idle_timeout, cache=not no_cache)
-    except LanserError as exc:
-        return _fail(exc)
+    ident = _identity(g)
+    files = files_for(ident)
+    already = C.ping(files)
+    info = already or C.start(ident, files, idle_timeout=idle_timeout, cache=not no_cache)
     report = {"running": True, "started": already is None, "pid": info.get("pid"),
               "socket": str(files.socket), "identity": ident.to_json()}
     _emit(g, report, [f"daemon {'started' if already is None else 'already running'}: pid {info.get('pid')} "
@@ -63,11 +51,8 @@ def start(g: Globals, idle_timeout: float | None, no_cache: bool) -> int:
 @click.option("--all", "stop_all", is_flag=True, help="Stop every daemon of this user.")
 def stop(g: Globals, stop_all: bool) -> int:
     """Stop the daemon for this workspace (or every daemon with --all); fine if none runs."""
-    try:
-        targets = all_daemon_files() if stop_all else [files_for(_identity(g), create=False)]
-        stopped = [pid for pid in (C.stop(f) for f in targets) if pid]
-    except LanserError as exc:
-        return _fail(exc)
+    targets = all_daemon_files() if stop_all else [files_for(_identity(g), create=False)]
+    stopped = [pid for pid in (C.stop(f) for f in targets) if pid]
     _emit(g, {"stopped": stopped}, [f"stopped daemon pid {pid}" for pid in stopped] or ["no daemon running"])
     return 0
 
@@ -91,17 +76,14 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
 def status(g: Globals, all_: bool) -> int:
     """Is the daemon running; its and its server's resident memory (VmRSS), counters.
     Exit 0 when running, 3 when not (like ``pg_ctl status``)."""
-    try:
-        targets = all_daemon_files() if all_ else [files_for(_identity(g), create=False)]
-        found: list[dict[str, Any]] = []
-        for files in targets:
-            st = C.status(files)
-            if st is None:
-                C.cleanup_stale(files)  # a dead daemon's socket goes now
-            else:
-                found.append(st)
-    except LanserError as exc:
-        return _fail(exc)
+    targets = all_daemon_files() if all_ else [files_for(_identity(g), create=False)]
+    found: list[dict[str, Any]] = []
+    for files in targets:
+        st = C.status(files)
+        if st is None:
+            C.cleanup_stale(files)  # a dead daemon's socket goes now
+        else:
+            found.append(st)
     if all_:
         _emit(g, {"daemons": found}, [line for st in found for line in _status_lines(st)] or ["no daemon running"])
         return 0 if found else 3

@@ -6,12 +6,13 @@ import subprocess
 import sys
 from typing import Any
 
-from .. import __version__, output
-from ..cli import Globals, global_command, run_async
+from .. import output
 from ..errors import LanserError
 from ..server.registry import server_spec
 from ..server.session import Session, SessionConfig
+from ..version import __version__
 from ..workspace import Workspace
+from .runtime import Globals, global_command, run_async
 
 
 def _node_version(node: str) -> str:
@@ -26,13 +27,13 @@ def diagnose(g: Globals) -> tuple[dict[str, Any], int]:
                               "lanserPython": ".".join(map(str, sys.version_info[:3]))}
     code = 0
     try:
-        spec = server_spec(g.get("server", "pyright"))
+        opts = g.options()
+        spec = server_spec(opts.server)
         report["server"] = {"name": spec.name, "version": spec.version, "pinned": spec.pinned,
                             "matchesPin": spec.matches_pin, "path": spec.langserver}
         report["node"] = {"path": spec.node, "version": _node_version(spec.node)}
-        ws = Workspace(g.get("workspace", "."))
-        session = Session(ws, SessionConfig(server=spec.name, python=g.get("python"),
-                                            timeout=g.get("timeout", 30.0)))
+        ws = Workspace(opts.workspace)
+        session = Session(ws, SessionConfig(server=spec.name, python=opts.python, timeout=opts.timeout))
         report["python"] = {"path": session.python.path, "source": session.python.source,
                             "version": session.python.full_version}
 
@@ -61,14 +62,15 @@ def doctor(g: Globals) -> int:
         output.emit_json(report)
     else:
         srv = report.get("server", {})
-        print(f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
-              f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}")
-        print(f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}")
         py = report.get("python", {})
-        print(f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}")
-        print(f"encoding {report.get('positionEncoding')}")
+        output.emit_lines([
+            f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
+            f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}",
+            f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}",
+            f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}",
+            f"encoding {report.get('positionEncoding')}"])
         if "error" in report:
-            print(f"error    {report['error']['code']}: {report['error']['message']}", file=sys.stderr)
+            output.emit_err_lines([f"error    {report['error']['code']}: {report['error']['message']}"])
     return code
 
 

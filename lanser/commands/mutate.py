@@ -1,7 +1,7 @@
 """Mutating commands: prepare-rename, rename, actions, edit.
 
 Each callback parses its arguments and hands them to the engine (see
-lanser/mutations.py); dry run is the default everywhere an edit is planned.
+lanser/engine/mutations.py); dry run is the default everywhere an edit is planned.
 Human output adds a few lines to the common summary (placeholder, listed
 actions, unrenamed candidates); ``--json`` prints the bundle unchanged.
 
@@ -17,8 +17,7 @@ from typing import Any, TextIO
 
 import click
 
-from .. import output
-from ..cli import Globals, global_command, in_process_bundle, print_bundle, via_daemon
+from .runtime import Globals, global_command, run_engine
 
 
 def _extra_lines(bundle: dict[str, Any]) -> list[str]:
@@ -51,18 +50,8 @@ def _extra_lines(bundle: dict[str, Any]) -> list[str]:
 
 
 def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
-    """Run one mutating command (on a warm daemon if one serves, else in a fresh engine)
-    and print it; returns the exit code."""
-    bundle = via_daemon(g, cmd, selector, args)
-    if bundle is None:
-        bundle = in_process_bundle(g, cmd, selector, args)
-    if g.as_json or bundle.get("status") == "error":
-        print_bundle(g, bundle)
-    else:
-        lines = output.summary(bundle)
-        lines[-1:-1] = _extra_lines(bundle)
-        click.echo("\n".join(lines))
-    return int(bundle["meta"]["exit_code"])
+    """Run one mutating command like any engine command; its summary adds the mutation's lines."""
+    return run_engine(g, cmd, selector, args, extra_lines=_extra_lines)
 
 
 @global_command("prepare-rename")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import Globals, global_command, run_engine
+from .runtime import Globals, global_command, run_engine
 
 SELECTOR_HELP = ("SELECTOR: path:LINE:COL, path@L<line>:C<col>, path@R(l,c->l,c), py://pkg.mod#Qual[:role], "
                  "ast://[module=m]/[def=f], anchor://path#\"text\", or PositionSpec JSON (see `lanser --help`).")

@@ -9,7 +9,7 @@ With ``-o`` the file appears only when the run finished (no partial file),
 or was stopped by Ctrl-C (it then holds the records of the steps that ran).
 With ``--trace-file`` the whole run is one trace operation: frames, git
 answers, the workspace as the run began, every step bundle and every printed
-record (lanser/trace.py); ``lanser trace replay`` regenerates them.
+record (lanser/trace/); ``lanser trace replay`` regenerates them.
 
 Ctrl-C (README, "Ctrl-C"): while a step runs, the first Ctrl-C lets that step
 finish and print its record, then stops (exit 130; a step whose edit landed
@@ -22,25 +22,20 @@ steps that never ran).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TextIO, overload
+from typing import Any, Callable, Iterator, Sequence, overload
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command, recorder_for
 from ..engine import Engine
-from ..errors import FsPermissions, LanserError
-from ..progress import Progress
+from ..errors import LanserError
+from ..fsutil import AtomicFile
 from ..rewards.formula import AGGREGATES, DIAG_TERMS, parse_weights
 from ..rewards.runner import BY_FILE, SCOPES, SEVERITY_NAMES, RewardOptions, TrajectoryRunner
 from ..rewards.steps import SEPARATOR, BadLine, parse_steps, read_steps_text
 from ..trace import trajectory_args
+from .runtime import Globals, global_command, recorder_for, sigint_handler
 
 
 def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, weights: str | None,
@@ -57,49 +52,30 @@ def reward_options(*, severity: tuple[str, ...], scope: str, diag_term: str, wei
                              reset_between=reset_between, by_file=by_file,
                              analyzers=tuple(a.strip() for a in analyzers.split(",") if a.strip()))
     except ValueError as exc:
-        hint = "--clip" if "clip" in str(exc) else "--analyzers" if "ruff" in str(exc) or "analyzers" in str(exc) else None
+        why = str(exc)
+        hint = "--clip" if "clip" in why else "--analyzers" if "ruff" in why or "analyzers" in why else None
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 class _Sink:
-    """stdout, or a temp file next to ``-o`` renamed into place when the run succeeded."""
+    """stdout, or ``-o``'s file (:class:`lanser.fsutil.AtomicFile`), renamed into place when the
+    run succeeded."""
 
     def __init__(self, out: str | None) -> None:
-        self.target = Path(out) if out else None
-        self.tmp: Path | None = None
+        self.file = AtomicFile(Path(out)) if out else None
         self.written = 0
-        self.stream: TextIO = sys.stdout
-        if self.target is not None:
-            parent = self.target.parent if str(self.target.parent) else Path(".")
-            try:
-                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=parent)
-            except OSError as exc:
-                raise FsPermissions(f"cannot write {out}: {exc.strerror or exc}") from None
-            self.tmp = Path(name)
-            self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        self.stream.write(output.json_line(record) + "\n")
-        self.stream.flush()
+        output.emit_json(record, self.file.stream if self.file is not None else None)
         self.written += 1
 
     def commit(self) -> None:
-        if self.target is not None and self.tmp is not None:
-            self.stream.close()
-            try:
-                os.replace(self.tmp, self.target)
-            except OSError as exc:
-                self.discard()
-                raise FsPermissions(f"cannot write {self.target}: {exc.strerror or exc}") from None
-            self.tmp = None
+        if self.file is not None:
+            self.file.commit()
 
     def discard(self) -> None:
-        if self.tmp is not None:
-            with contextlib.suppress(OSError):
-                self.stream.close()
-            with contextlib.suppress(OSError):
-                self.tmp.unlink()
-            self.tmp = None
+        if self.file is not None:
+            self.file.discard()
 
 
 class _Interrupts:
@@ -159,16 +135,8 @@ async def _run(g: Globals, text: str, items: list[Any], options: RewardOptions, 
                interrupts: _Interrupts) -> None:
     loop = asyncio.get_running_loop()
     interrupts.task = asyncio.current_task()
-    try:
-        loop.add_signal_handler(signal.SIGINT, interrupts.on_sigint)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
-        installed = False
-    try:
+    with sigint_handler(loop, interrupts.on_sigint):
         await _run_steps(g, text, items, options, sink, interrupts)
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOptions, sink: _Sink,
@@ -177,7 +145,7 @@ async def _run_steps(g: Globals, text: str, items: list[Any], options: RewardOpt
     recorder = recorder_for(g, engine)  # --trace-file: the whole run is one trace operation
     traj = recorder.trajectory("reward", trajectory_args(text, options)) if recorder is not None else None
     steps = sum(1 for i in items if i != SEPARATOR)
-    bar = Progress(steps)
+    bar = output.Progress(steps)
     failure: LanserError | None = None
     aborted = False
     try:
@@ -263,31 +231,23 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
                              reset_between=reset_between, by_file=by_file, analyzers=analyzers)
-    try:
-        text = read_steps_text(steps_file)
-        items = parse_steps(text, blank_separates=reset_between)
-        sink = _Sink(out)
-        if not any(i != SEPARATOR for i in items):
-            sink.commit()  # nothing to do: no server is started, no record printed
-            return 0
-    except LanserError as exc:
-        output.error(exc)
-        return exc.exit_code
+    text = read_steps_text(steps_file)
+    items = parse_steps(text, blank_separates=reset_between)
+    sink = _Sink(out)
+    if not any(i != SEPARATOR for i in items):
+        sink.commit()  # nothing to do: no server is started, no record printed
+        return 0
     interrupts = _Interrupts()
     try:
         asyncio.run(_run(g, text, items, options, sink, interrupts))
         sink.commit()
-    except LanserError as exc:
-        sink.discard()
-        output.error(exc)
-        return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         sink.commit()  # the records printed so far are the truth about the steps that ran
         output.note(f"interrupted: stopped at once; {sink.written} record(s) written"
                     + (f"; step {interrupts.in_flight} was running: if it edited files, its edit may "
                        f"have landed without a record" if interrupts.in_flight is not None else ""))
         return 130
-    except BaseException:
+    except BaseException:  # a LanserError is rendered by the one handler (lanser/cli.py)
         sink.discard()
         raise
     if interrupts.stop and interrupts.steps_started < sum(1 for i in items if i != SEPARATOR):

@@ -1,26 +1,24 @@
 """``lanser schema export|validate|validate-batch``: the shipped JSON Schemas.
 
-Exit codes: 0 every document valid; 2 some document invalid or not JSON
-(the input does not conform); 3 a missing file or directory; 71 an export
-directory that cannot be written.
+Exit codes: 0 every document valid; 2 (E/BAD_INPUT) some document invalid or
+not JSON (the input does not conform); 3 (E/NOT_FOUND) a missing file or
+directory; 71 (E/FS_PERMISSIONS) an export directory that cannot be written.
+Each invalid document is reported on stdout (``FILE:LINE: path: message``); the
+failure itself is the one stderr line every command's failure gets.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command
-
-INVALID = 2
-MISSING = 3
-UNWRITABLE = 71
+from ..errors import BadInput, FsPermissions, NotFound
+from ..fsutil import write_atomic
+from .runtime import Globals, global_command
 
 
 def documents(path: Path) -> list[tuple[int, Any, str | None]]:
@@ -56,8 +54,7 @@ def validate_file(kind: str, path: Path, as_json: bool) -> tuple[int, int]:
         if as_json:
             output.emit_json({"file": str(path), "line": line or None, "valid": not msgs, "errors": msgs})
         elif msgs:
-            for msg in msgs:
-                sys.stdout.write(f"{where}: {msg}\n")
+            output.emit_lines([f"{where}: {msg}" for msg in msgs])
         bad += bool(msgs)
     return len(docs), bad
 
@@ -78,13 +75,26 @@ def export_cmd(g: Globals, directory: str) -> int:
         target.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             dest = target / f"{kind}.json"
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            tmp.write_text(schema_text(kind), encoding="utf-8")
-            os.replace(tmp, dest)
-            sys.stdout.write(f"{dest}\n")
+            write_atomic(dest, schema_text(kind).encode("utf-8"))
+            output.emit_lines([str(dest)])
     except OSError as exc:
-        sys.stderr.write(f"lanser: E/FS_PERMISSIONS: cannot write schemas to {directory}: {exc.strerror or exc}\n")
-        return UNWRITABLE
+        raise FsPermissions(f"cannot write schemas to {directory}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _validate(g: Globals, kind: str, files: list[Path], where: str, *, one_file: bool) -> int:
+    """Validate ``files``, print the per-document messages and a summary line; any invalid
+    document is E/BAD_INPUT (exit 2) after the report."""
+    total = bad = bad_files = 0
+    for path in files:
+        n, b = validate_file(kind, path, g.as_json)
+        total, bad, bad_files = total + n, bad + b, bad_files + bool(b)
+    if not g.as_json:
+        output.emit_lines([f"{where}: {total - bad}/{total} valid {kind}" if one_file else
+                           f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)"])
+    if bad:
+        raise BadInput(f"{where}: {bad} of {total} document(s)"
+                       + ("" if one_file else f" in {bad_files} file(s)") + f" are not valid {kind}")
     return 0
 
 
@@ -95,12 +105,8 @@ def validate_cmd(g: Globals, kind: str, file: str) -> int:
     """Validate a JSON file, or every line of a JSON Lines file, against KIND."""
     path = Path(file)
     if not path.is_file():
-        sys.stderr.write(f"lanser: E/NOT_FOUND: no such file: {file}\n")
-        return MISSING
-    total, bad = validate_file(kind, path, g.as_json)
-    if not g.as_json:
-        sys.stdout.write(f"{path}: {total - bad}/{total} valid {kind}\n")
-    return INVALID if bad else 0
+        raise NotFound(f"no such file: {file}")
+    return _validate(g, kind, [path], str(path), one_file=True)
 
 
 @global_command("validate-batch")
@@ -110,17 +116,10 @@ def validate_batch_cmd(g: Globals, kind: str, directory: str) -> int:
     """Validate every .json/.jsonl file in DIR (not recursive; hidden and other files skipped)."""
     root = Path(directory)
     if not root.is_dir():
-        sys.stderr.write(f"lanser: E/NOT_FOUND: no such directory: {directory}\n")
-        return MISSING
+        raise NotFound(f"no such directory: {directory}")
     files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")
                    and p.suffix in (".json", ".jsonl"))
-    total = bad = bad_files = 0
-    for path in files:
-        n, b = validate_file(kind, path, g.as_json)
-        total, bad, bad_files = total + n, bad + b, bad_files + bool(b)
-    if not g.as_json:
-        sys.stdout.write(f"{len(files) - bad_files}/{len(files)} files valid ({total - bad}/{total} documents)\n")
-    return INVALID if bad else 0
+    return _validate(g, kind, files, directory, one_file=False)
 
 
 @click.group("schema")

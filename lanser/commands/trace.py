@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command
-from ..errors import LanserError
+from ..errors import NotFound, ReplayMismatch
+from .runtime import Globals, global_command
 
 
 def _git_answer(answer: Any) -> str:
@@ -18,11 +17,6 @@ def _git_answer(answer: Any) -> str:
     if answer is None:
         return "not a git work tree"
     return ("dirty: " + ", ".join(answer)) if answer else "clean"
-
-
-def _fail(exc: LanserError) -> int:
-    output.error(exc)
-    return exc.exit_code
 
 
 @global_command("replay")
@@ -42,14 +36,11 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
     Example:
       lanser trace replay run.jsonl -w path/to/checkout
     """
-    from ..trace import replay
+    from ..trace.replay import replay
 
     if print_bundles and print_records:
         raise click.UsageError("give at most one of --bundles and --records")
-    try:
-        results = replay(trace_path, g.get("workspace", "."), only=only)
-    except LanserError as exc:
-        return _fail(exc)
+    results = replay(trace_path, g.options().workspace, only=only)
     bad = [r for r in results if r.status == "mismatch"]
     for r in results:
         if print_bundles:
@@ -62,15 +53,13 @@ def replay_cmd(g: Globals, trace_path: str, only: int | None, print_bundles: boo
             output.emit_json(r.to_json())
         else:
             what = f"reward ({len(r.bundles)} steps)" if r.op.trajectory else f"{r.op.cmd} {r.op.selector or ''}"
-            sys.stdout.write(f"{r.op.index}: {what} -> {r.status}" + (f": {r.reason}" if r.reason else "") + "\n")
+            output.emit_lines([f"{r.op.index}: {what} -> {r.status}" + (f": {r.reason}" if r.reason else "")])
     if bad:
-        first = bad[0]
-        sys.stderr.write(f"lanser: E/REPLAY_MISMATCH: operation {first.op.index}: {first.reason}\n")
-        return 76
+        raise ReplayMismatch(f"operation {bad[0].op.index}: {bad[0].reason}")
     if not g.as_json and not print_bundles and not print_records:
         where = " (in a scratch copy: the trace writes; the workspace was not touched)" \
             if any(r.scratch for r in results) else ""
-        sys.stdout.write(f"{len(results)} operations replayed, all identical{where}\n")
+        output.emit_lines([f"{len(results)} operations replayed, all identical{where}"])
     return 0
 
 
@@ -93,19 +82,16 @@ def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None,
     """
     from ..trace import operations, read_trace, select
 
-    try:
-        ops = select(operations(read_trace(trace_path)), cmd=cmd, selector=selector, exit_code=exit_code,
-                     status=status)
-    except LanserError as exc:
-        return _fail(exc)
+    ops = select(operations(read_trace(trace_path)), cmd=cmd, selector=selector, exit_code=exit_code,
+                 status=status)
     for op in ops:
         s = op.summary()
         if g.as_json:
             output.emit_json(s)
         else:
             what = f"{s['steps']} steps" if op.trajectory else (s["selector"] or "-")
-            sys.stdout.write(f"{s['n']}\t{s['cmd']}\t{what}\texit={s['exitCode']}\t"
-                             f"{s['status']}\t{s['frames']} frames\t{s['bundleId']}\n")
+            output.emit_lines([f"{s['n']}\t{s['cmd']}\t{what}\texit={s['exitCode']}\t"
+                               f"{s['status']}\t{s['frames']} frames\t{s['bundleId']}"])
     return 0
 
 
@@ -115,15 +101,11 @@ def list_cmd(g: Globals, trace_path: str, cmd: str | None, selector: str | None,
 def show_cmd(g: Globals, trace_path: str, n: int) -> int:
     """Operation N of the trace: start, workspace digest, frames (methods), git answers, bundle
     (a reward run: every step and the records it printed)."""
-    from ..errors import NotFound
     from ..trace import operations, read_trace
 
-    try:
-        ops = operations(read_trace(trace_path))
-        if not 1 <= n <= len(ops):
-            raise NotFound(f"trace {trace_path} has {len(ops)} operations; no operation {n}")
-    except LanserError as exc:
-        return _fail(exc)
+    ops = operations(read_trace(trace_path))
+    if not 1 <= n <= len(ops):
+        raise NotFound(f"trace {trace_path} has {len(ops)} operations; no operation {n}")
     op = ops[n - 1]
     if g.as_json:
         shown: dict[str, Any] = {"start": op.start, "frames": op.frames, "git": op.git, "workspace": op.files,
@@ -162,12 +144,12 @@ def show_cmd(g: Globals, trace_path: str, n: int) -> int:
                        f"{b.get('status')} exit={(b.get('meta') or {}).get('exit_code')} r={pr.get('r')}"
                        + (f" {err.get('code')}: {err.get('message')}" if err else "") + f"  {b.get('bundleId')}")
         out.append("records:")
-        sys.stdout.write("\n".join(out) + "\n")
+        output.emit_lines(out)
         for record in op.records:
             output.emit_json(record)
         return 0
     out.append("bundle:")
-    sys.stdout.write("\n".join(out) + "\n")
+    output.emit_lines(out)
     output.emit_json(op.bundle)
     return 0
 

@@ -30,7 +30,6 @@ from ..workspace import CONFIG_FILES, SKIP_DIRS, StatKey, Workspace, settled, st
 from .watch import Watcher
 
 
-
 class Scanner:
     """Content hashes of the workspace's Python and configuration files, cheaply kept current."""
 

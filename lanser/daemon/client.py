@@ -28,7 +28,8 @@ import sys
 import time
 from typing import Any
 
-from ..errors import FsPermissions, LanserError, LsCrash
+from ..bundles.envelope import error_bundle
+from ..errors import BY_CODE, FsPermissions, LanserError, LsCrash
 from . import protocol as P
 from .paths import DaemonFiles, Identity, files_for
 
@@ -300,14 +301,15 @@ def _target(mode: str, options: dict[str, Any]) -> tuple[Identity, DaemonFiles] 
         return None
 
 
-def _connect_or_start(mode: str, ident: Identity, files: DaemonFiles) -> Connection | None:
+def _connect_or_start(mode: str, ident: Identity, files: DaemonFiles,
+                      idle_timeout: float | None = None) -> Connection | None:
     """A connection to the daemon; ``require``/``start`` start one if none runs.  None: run
     in-process (``auto`` without a daemon, ``start`` that could not start one)."""
     conn = connect(files)
     if conn is not None or mode == "auto":
         return conn
     try:
-        start(ident, files)
+        start(ident, files, idle_timeout=idle_timeout)
     except LanserError:
         if mode == "start":
             return None
@@ -332,6 +334,73 @@ def daemon_serves(flag: str | None, options: dict[str, Any]) -> bool:
     return True
 
 
+def answer(resp: dict[str, Any]) -> dict[str, Any]:
+    """The bundle of a daemon's response.  A request the daemon refused raises its error: the
+    contract's class for a contract code (``errors.BY_CODE``), else E/LS_CRASH."""
+    if isinstance(resp.get("bundle"), dict):
+        return resp["bundle"]
+    err = resp.get("error") or {}
+    cls = BY_CODE.get(str(err.get("code")))
+    if cls is None:
+        raise LsCrash(f"the daemon refused the request: {err.get('code')}: {err.get('message')}")
+    raise cls(str(err.get("message")))
+
+
+class DaemonLink:
+    """The one request loop to a daemon: the CLI's transparent path, ``batch``'s steps and the
+    SDK's daemon clients all send their requests through it.
+
+    ``mode`` is ``--daemon``'s (``auto``, ``require``, ``start``); ``keep`` holds the
+    connection between requests (the SDK).  A daemon that goes away before answering a
+    request that writes nothing is asked again once on a fresh connection in ``require``
+    mode (started anew if need be), and otherwise left for an in-process run (None); one
+    that goes away during an applying request is E/LS_CRASH (the edit may have landed).
+    """
+
+    def __init__(self, ident: Identity, files: DaemonFiles, mode: str, *, keep: bool = False,
+                 idle_timeout: float | None = None) -> None:
+        self.ident = ident
+        self.files = files
+        self.mode = mode
+        self.keep = keep
+        self.idle_timeout = idle_timeout
+        self.conn: Connection | None = None
+
+    def bundle(self, cmd: str, selector: str | None, args: dict[str, Any],
+               options: dict[str, Any]) -> dict[str, Any] | None:
+        """The daemon's bundle for one request, or None to run it in-process instead."""
+        opts = {k: v for k, v in options.items() if k not in P.IDENTITY_OPTIONS}
+        opts["workspace"] = self.ident.workspace
+        req = P.request(cmd, selector, args, opts)
+        writes = P.writes(cmd, args)
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = _connect_or_start(self.mode, self.ident, self.files, self.idle_timeout)
+            if self.conn is None:
+                return None
+            resp = None
+            try:
+                with _interrupts_held(writes):
+                    resp = self.conn.call(req)
+            finally:
+                if resp is None or not self.keep:
+                    self.close()
+            if resp is not None:
+                return answer(resp)
+            if writes:
+                raise LsCrash(f"the daemon died during {cmd}; the edit may or may not have been applied")
+            if self.mode != "require":
+                return None  # the daemon died mid-request: nothing was written, answer in-process
+            if attempt:
+                raise LsCrash(f"the daemon died during {cmd}")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
 def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selector: str | None,
                       args: dict[str, Any]) -> dict[str, Any] | None:
     """The daemon's bundle for one CLI request, or None to run in-process instead."""
@@ -339,28 +408,7 @@ def bundle_via_daemon(flag: str | None, options: dict[str, Any], cmd: str, selec
     target = _target(mode, options)
     if target is None:
         return None
-    ident, files = target
-    opts = {k: v for k, v in options.items() if k not in P.IDENTITY_OPTIONS}
-    opts["workspace"] = ident.workspace
-    conn = _connect_or_start(mode, ident, files)
-    if conn is None:
-        return None
-    writes = P.writes(cmd, args)
-    try:
-        with _interrupts_held(writes):
-            resp = conn.call(P.request(cmd, selector, args, opts))
-    finally:
-        conn.close()
-    if resp is not None and isinstance(resp.get("bundle"), dict):
-        return resp["bundle"]
-    if resp is not None and resp.get("error"):
-        err = resp["error"]
-        if err.get("code") == "E/FS_PERMISSIONS":
-            raise FsPermissions(str(err.get("message")))
-    if not writes and mode != "require":
-        return None  # the daemon died mid-request: nothing was written, answer in-process
-    raise LsCrash(f"the daemon died during {cmd}; the edit may or may not have been applied"
-                  if writes else f"the daemon died during {cmd}")
+    return DaemonLink(*target, mode).bundle(cmd, selector, args, options)
 
 
 @contextlib.contextmanager
@@ -399,7 +447,6 @@ class DaemonSteps:
         self.flag = flag
         self.options = options
         self.fallback = fallback
-        self.on_daemon = 0  # steps the daemon answered
 
     async def run(self, cmd: str, selector: str | None = None,
                   args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -407,13 +454,10 @@ class DaemonSteps:
         try:
             bundle = bundle_via_daemon(self.flag, self.options, cmd, selector, args)
         except LanserError as exc:
-            from ..engine import error_bundle
-
             return error_bundle(cmd, selector, args, exc)
         if bundle is None:
             result: dict[str, Any] = await self.fallback.run(cmd, selector, args)
             return result
-        self.on_daemon += 1
         return bundle
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FsPermissions
+from ..options import DEFAULT_SERVER
 
 RUNTIME_ENV = "LANSER_RUNTIME_DIR"
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the NUL
@@ -59,7 +60,7 @@ class Identity:
     """What makes two requests share a daemon (and so a server)."""
 
     workspace: str          # real path
-    server: str = "pyright"
+    server: str = DEFAULT_SERVER
     python: str | None = None
     virtual_env: str | None = None
 
@@ -68,7 +69,7 @@ class Identity:
         py = python
         if py and not os.path.isabs(py):
             py = os.path.abspath(py)  # the daemon runs elsewhere: resolve against our cwd
-        return cls(os.path.realpath(workspace), server or "pyright", py, os.environ.get("VIRTUAL_ENV") or None)
+        return cls(os.path.realpath(workspace), server or DEFAULT_SERVER, py, os.environ.get("VIRTUAL_ENV") or None)
 
     @property
     def key(self) -> str:

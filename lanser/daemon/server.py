@@ -28,6 +28,8 @@ import sys
 import time
 from typing import Any
 
+from ..fsutil import write_atomic
+from ..options import DEFAULT_SERVER
 from . import protocol as P
 from .paths import DaemonFiles, Identity, files_for
 
@@ -115,11 +117,7 @@ class DaemonServer:
     def _write_meta(self) -> None:
         meta = {"pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "identity": self.ident.to_json(),
                 "socket": str(self.files.socket), "idleTimeout": self.idle_timeout, "started": self.started}
-        tmp = self.files.meta.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(meta, fh)
-        os.replace(tmp, self.files.meta)
+        write_atomic(self.files.meta, json.dumps(meta).encode(), mode=0o600)
 
     async def _idle_watch(self) -> None:
         if self.idle_timeout <= 0:
@@ -214,7 +212,7 @@ def _ready(fd: int | None, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lanser-daemon")
     parser.add_argument("--workspace", required=True)
-    parser.add_argument("--server", default="pyright")
+    parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--python", default=None)
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT)
     parser.add_argument("--ready-fd", type=int, default=None)

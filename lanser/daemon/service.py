@@ -20,28 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import weakref
-from dataclasses import fields
 from typing import Any
 
 import orjson
 
-from ..engine import Engine, Options, error_bundle
+from ..engine import Engine, error_bundle
 from ..errors import FsPermissions, InternalError, LanserError
+from ..options import DEFAULT_SERVER, DEFAULT_TIMEOUT, OPTION_NAMES, Options
 from ..selectors import parse_selector
 from ..selectors.grammar import looks_like_selector
 from ..server.pyenv import PythonEnv, choose_python
-from ..server.session import DEFAULT_TIMEOUT, Session, SessionConfig, kill_process
+from ..server.session import Session, SessionConfig, kill_process
 from ..workspace import Workspace
 from .cache import CONFIG_FILES, Memo, Scanner, SingleFlight, diff_states, request_key, state_digest
 from .protocol import IDENTITY_OPTIONS, READ_ONLY, writes
 
 log = logging.getLogger("lanser.daemon")
 
-_OPTION_FIELDS = {f.name for f in fields(Options)}
 # Error codes whose bundles depend only on the request and the files (safe to memoize).
 # (Not E/VERSION_SKEW: whether a ``?v=`` selector's old text is found depends on the
 # snapshot and git object stores, which the workspace digest does not cover.)
@@ -60,7 +58,13 @@ class _SharedEngine(Engine):
         super().__init__(options)
         self.ws = service.ws  # one Workspace object: the selector caches are keyed by it
         self._service = service
-        self._python = service.python_env()
+        self.release()
+
+    def release(self) -> None:
+        """Forget the borrowed session: the next run borrows it afresh, as a new in-process
+        engine would start one (no session until its handler asks for one)."""
+        self.session = None
+        self._python = self._service.python_env()
 
     async def server(self) -> Session:
         if self.session is None:
@@ -75,7 +79,7 @@ class _SharedEngine(Engine):
 class Service:
     """One workspace, one warm server, fresh and memoized answers."""
 
-    def __init__(self, workspace: str, server: str = "pyright", python: str | None = None, *,
+    def __init__(self, workspace: str, server: str = DEFAULT_SERVER, python: str | None = None, *,
                  cache: bool = True) -> None:
         self.ws = Workspace(workspace)
         self.server_name = server
@@ -123,7 +127,7 @@ class Service:
             self.session = session
             self.session_starts += 1
             # An SDK user who never closes must not leave a server behind.
-            weakref.finalize(session, kill_process, session.client._server if session.client else None)
+            weakref.finalize(session, kill_process, session.client.process if session.client else None)
             self.synced = self.scanner.scan()   # a new server reads the disk itself
         self.session.config.timeout = timeout
         return self.session
@@ -199,17 +203,15 @@ class Service:
     # -- requests -----------------------------------------------------------------
     def options_for(self, options: dict[str, Any]) -> Options:
         """Per-request options; the identity options are the service's own."""
-        unknown = sorted(set(options) - _OPTION_FIELDS)
+        unknown = sorted(set(options) - set(OPTION_NAMES))
         if unknown:
             raise InternalError(f"unknown option(s) {', '.join(unknown)}")
         ws = options.get("workspace")
         if ws and ws != str(self.ws.root) and os.path.realpath(ws) != str(self.ws.root):
             raise FsPermissions(f"this daemon serves {self.ws.root}, not {ws}")
-        clean = {k: v for k, v in options.items() if k not in IDENTITY_OPTIONS and v is not None}
-        for key in ("allow", "deny"):
-            if key in clean:
-                clean[key] = tuple(clean[key])
-        return Options(workspace=str(self.ws.root), server=self.server_name, python=self.python_opt, **clean)
+        clean = {k: v for k, v in options.items() if k not in IDENTITY_OPTIONS}
+        return Options.from_values({**clean, "workspace": str(self.ws.root), "server": self.server_name,
+                                    "python": self.python_opt})
 
     async def handle(self, cmd: str, selector: str | None = None, args: dict[str, Any] | None = None,
                      options: dict[str, Any] | None = None) -> bytes:
@@ -343,8 +345,7 @@ class Service:
             if len(self._engines) >= 32:
                 self._engines.clear()
             engine = self._engines[opts] = _SharedEngine(opts, self)
-        engine.session = None
-        engine._python = self.python_env()
+        engine.release()
         return engine
 
     def _reconcile(self) -> None:

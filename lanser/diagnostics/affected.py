@@ -61,8 +61,15 @@ import ast
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .interface import (ALL_EXPORTS, Interface, changed_exports, exports_using, import_statements, interface_of,
-                        parse_interface)
+from .interface import (
+    ALL_EXPORTS,
+    Interface,
+    changed_exports,
+    exports_using,
+    import_statements,
+    interface_of,
+    parse_interface,
+)
 
 PY_SUFFIXES = (".py", ".pyi")
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")

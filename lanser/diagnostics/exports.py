@@ -96,7 +96,8 @@ class TypeCheck:
                 kept = True
                 for _, new in pairs:
                     old_sig, new_sig = next(before, None), next(after, None)
-                    if old_sig is None or old_sig != new_sig or call_site_reinfers(new_sig, new):
+                    if old_sig is None or new_sig is None or old_sig != new_sig \
+                            or call_site_reinfers(new_sig, new):
                         kept = False
                 if kept:
                     same.add(name)

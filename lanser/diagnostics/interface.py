@@ -251,7 +251,7 @@ def dump(node: ast.AST, masked: dict[int, str] | None = None) -> str:
                 v = getattr(x, name, None)
                 if name == "body" and id(x) in masked:
                     v = masked[id(x)]
-                elif name == "body" and isinstance(x, _OWNS_DOCSTRING):
+                elif name == "body" and isinstance(x, _OWNS_DOCSTRING) and v is not None:
                     v = _without_docstring(v)
                 stack.append(v)
         elif isinstance(x, list):

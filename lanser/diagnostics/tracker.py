@@ -135,7 +135,8 @@ class ChangeTracker:
         if path.endswith(PY_SUFFIXES):
             (self.files.discard if after is None else self.files.add)(path)
 
-    async def ask_types_before(self, session: Session, changes: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
+    async def ask_types_before(self, session: Session,
+                               changes: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
         """Before the server sees a step: the types of the functions whose bodies alone
         changed, at their old positions (``changes``: path, bytes before, bytes after)."""
         candidates: dict[str, dict[str, list[tuple[Func, Func]]]] = {}

@@ -8,8 +8,16 @@ and call :func:`recover` at the start of every mutating command.
 from .checks import InvalidNewName, check_confidence, check_new_name, path_allowed
 from .comments import RemovedComment, claimed_lines, removes_comments
 from .gitstate import git_state
-from .plan import (EditPlan, FileChange, git_patch, plan_from_contents, plan_from_unified_diff,
-                   plan_from_workspace_edit, plan_write, preview)
+from .plan import (
+    EditPlan,
+    FileChange,
+    git_patch,
+    plan_from_contents,
+    plan_from_unified_diff,
+    plan_from_workspace_edit,
+    plan_write,
+    preview,
+)
 from .reindent import reindent
 from .transaction import ApplyResult, apply_plan, recover
 

@@ -21,13 +21,14 @@ import fnmatch
 import keyword
 import os
 import unicodedata
-from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import Ambiguous, ApplyConflict, BadInput, ContentModified, FsPermissions
 from ..workspace import Workspace, blob_id, decode_source
-from .plan import EditPlan, FileChange
+
+if TYPE_CHECKING:  # plan imports this module (case-only renames are checked while planning)
+    from .plan import EditPlan
 
 
 class InvalidNewName(BadInput):
@@ -103,13 +104,6 @@ def check_confidence(confidence: float | None, tau: float | None, deny_apply_on_
 
 # -- parsing -----------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _parser():  # type: ignore[no-untyped-def]
-    import tree_sitter_python
-    from tree_sitter import Language, Parser
-    return Parser(Language(tree_sitter_python.language()))
-
-
 def is_python(path: str) -> bool:
     return path.endswith((".py", ".pyi"))
 
@@ -137,7 +131,9 @@ def syntax_error_line(data: bytes, path: str = "") -> int | None:
         text = decode_source(data, path).text
     except Exception:  # noqa: BLE001 - undecodable: not a parse question
         return None
-    tree = _parser().parse(text.encode("utf-8"))
+    from ..selectors.structure import parser  # tree-sitter: imported when an edit is checked
+
+    tree = parser().parse(text.encode("utf-8"))
     root = tree.root_node
     if not root.has_error:
         return None
@@ -271,4 +267,4 @@ def run_checks(ws: Workspace, plan: EditPlan, *, allow: Sequence[str] = (), deny
 
 __all__ = ["InvalidNewName", "check_new_name", "path_allowed", "check_globs", "check_confidence",
            "syntax_error_line", "check_parses", "check_jail", "check_unchanged", "is_case_insensitive",
-           "check_case_only_rename", "check_case_renames", "run_checks", "FileChange"]
+           "check_case_only_rename", "check_case_renames", "run_checks"]

@@ -51,7 +51,7 @@ class RemovedComment:
     path: str
     range: tuple[int, int, int, int]   # 0-based, in the plan's encoding, in the old text
     text: str                          # from '#', trailing white space dropped
-    pragma: str | None                 # noqa, type: ignore, pyright: ignore, ... or None
+    pragma: str | None                 # the pragma (noqa, type: ignore, pyright: ignore, ...) or None
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "range": list(self.range), "text": self.text, "pragma": self.pragma}

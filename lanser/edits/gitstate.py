@@ -27,8 +27,8 @@ from typing import Any
 
 from ..errors import ApplyConflict, FsPermissions, LanserError
 from ..workspace import Workspace
-from .plan import EditPlan, FileChange, display_text, git_patch, make_plan
 from . import diff as difflib_
+from .plan import EditPlan, FileChange, display_text, git_patch, make_plan
 
 MAX_LISTED = 50
 

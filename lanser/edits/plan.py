@@ -27,6 +27,7 @@ from .. import codec
 from ..errors import ApplyConflict, FsPermissions, LanserError
 from ..workspace import SourceFile, Workspace, blob_id, decode_source
 from . import diff as difflib_
+from .checks import check_case_only_rename
 from .textedits import apply_text_edits
 
 
@@ -310,7 +311,6 @@ def plan_from_workspace_edit(ws: Workspace, edit: Mapping[str, Any], *, encoding
 
 
 def _rename(draft: Draft, old: str, new: str, o: Mapping[str, Any]) -> None:
-    from .checks import check_case_only_rename  # late: checks imports plan
     data, mode = draft.get(old)
     if data is None:
         raise ApplyConflict(f"RenameFile: {old} does not exist", details={"file": old, "reason": "missing"})

@@ -9,7 +9,9 @@ replacement fails, every file already replaced is restored and the error says
 so; if the process dies between two replacements, :func:`recover` (run at the
 start of every mutating command, and by :func:`apply_plan` itself) finds the
 journal and rolls every file back to its old bytes.  Removing the journal is
-the commit point.
+the commit point.  After it, the old bytes of every replaced file are kept in the
+snapshot store (``.lanser/snapshots/<blob id>``, :mod:`lanser.selectors.versions`),
+where ``?v=`` selectors made against them find them.
 
 A lock (``.lanser/lock``, ``flock``) serializes transactions and recovery, so
 a recovery never rolls back a transaction that is still running.
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..errors import ApplyConflict, ContentModified, FsPermissions, LanserError
+from ..fsutil import default_file_mode, fsync_dir, write_atomic
+from ..selectors.versions import save_snapshot
 from ..workspace import Workspace, blob_id
 from . import checks
 from .gitstate import check_clean, git_state, merge_via_git
@@ -71,56 +75,15 @@ class ApplyResult:
 
 # -- small file-system helpers -------------------------------------------------------
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _replace(src: Path, dst: Path) -> None:
     """``os.replace`` (a seam for fault-injection tests)."""
     os.replace(src, dst)
 
 
-def _default_mode() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _write_atomic(target: Path, data: bytes, mode: int, tmp: Path,
                   owner: tuple[int, int] | None = None) -> None:
-    """Write ``data`` to ``tmp`` (same directory), fsync, chmod, rename over ``target``."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(data)
-            fh.flush()
-        os.fchmod(fd, mode)
-        if owner is not None:
-            with contextlib.suppress(OSError):
-                os.fchown(fd, owner[0], owner[1])
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        _replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
+    """:func:`lanser.fsutil.write_atomic` through the journaled temporary name and the seam."""
+    write_atomic(target, data, mode=mode, tmp=tmp, owner=owner, replace=_replace)
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
@@ -227,7 +190,7 @@ def _journal_for(ws: Workspace, plan: EditPlan, txid: str) -> dict[str, Any]:
         elif c.after_mode is not None and (c.before_mode is None or c.after_mode != c.before_mode):
             new_mode = c.after_mode
         else:
-            new_mode = old_mode if old_mode is not None else _default_mode()
+            new_mode = old_mode if old_mode is not None else default_file_mode()
         if c.after is not None:
             for d in _missing_dirs(ws, c.path):
                 if d not in created:
@@ -273,11 +236,11 @@ def _restore(ws: Workspace, journal: dict[str, Any], jdir: Path) -> list[dict[st
                 continue
             real.parent.mkdir(parents=True, exist_ok=True)
             owner = tuple(e["owner"]) if e.get("owner") else None
-            _write_atomic(real, old, e["mode"] if e["mode"] is not None else _default_mode(),
+            _write_atomic(real, old, e["mode"] if e["mode"] is not None else default_file_mode(),
                           ws.root / e["tmp"], owner)  # type: ignore[arg-type]
         else:
             real.unlink()
-            _fsync_dir(real.parent)
+            fsync_dir(real.parent)
         report.append({"path": e["path"], "state": "restored"})
     for d in reversed(journal.get("createdDirs", [])):
         with contextlib.suppress(OSError):
@@ -288,7 +251,7 @@ def _restore(ws: Workspace, journal: dict[str, Any], jdir: Path) -> list[dict[st
 def _drop_journal(jdir: Path, txid: str) -> None:
     """Commit point: the journal goes first, then the backups."""
     (jdir / f"{txid}.json").unlink()
-    _fsync_dir(jdir)
+    fsync_dir(jdir)
     shutil.rmtree(jdir / txid, ignore_errors=True)
 
 
@@ -378,9 +341,9 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
                     fh.write(c.before)
                     fh.flush()
                     os.fsync(fh.fileno())
-        _fsync_dir(bdir)
+        fsync_dir(bdir)
         _write_json_atomic(jdir / f"{txid}.json", journal)
-        _fsync_dir(jdir)
+        fsync_dir(jdir)
     except OSError as exc:
         shutil.rmtree(bdir, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -393,13 +356,13 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
         for d in journal["createdDirs"]:
             current = d
             (ws.root / d).mkdir()
-            _fsync_dir((ws.root / d).parent)
+            fsync_dir((ws.root / d).parent)
         for e, c in zip(journal["entries"], plan.changes):
             current = c.path
             real = ws.abspath(c.path)
             if c.after is None:
                 real.unlink()
-                _fsync_dir(real.parent)
+                fsync_dir(real.parent)
             else:
                 owner = tuple(e["owner"]) if e.get("owner") else None
                 _write_atomic(real, c.after, e["newMode"], ws.root / e["tmp"], owner)  # type: ignore[arg-type]
@@ -415,7 +378,30 @@ def _commit(ws: Workspace, plan: EditPlan) -> list[str]:
             _drop_journal(jdir, txid)
         raise _error_for(exc, current, rolled, ok) from None
     _drop_journal(jdir, txid)
+    _keep_snapshots(ws, plan)
     return [c.path for c in plan.changes]
+
+
+def _keep_snapshots(ws: Workspace, plan: EditPlan) -> None:
+    """After the commit point: the content every replaced file had goes into the snapshot
+    store (``.lanser/snapshots/<blob id>``), so a ``?v=`` selector made against it still
+    resolves when git has no blob for it (a file changed by an earlier apply, or never
+    committed).  Best effort: the edit has landed, a full disk must not undo that."""
+    for c in plan.changes:
+        if c.before is not None:
+            with contextlib.suppress(OSError):
+                save_snapshot(ws, c.before)
+
+
+def restore_plan(ws: Workspace, plan: EditPlan) -> list[str]:
+    """Write a plan that puts the workspace's own earlier bytes back (a reward run's
+    ``reset``): journaled, atomic and under the lock like :func:`apply_plan`, inside the
+    jail, but without the checks that protect new content (the syntax check: a file that
+    did not parse at the start is restored as it was; the dirty-tree check: the run's own
+    steps made the tree dirty).  Returns the paths written."""
+    checks.check_jail(ws, plan)
+    with _locked(ws):
+        return _commit(ws, plan)
 
 
 def apply_plan(ws: Workspace, plan: EditPlan, *, allow_dirty: bool = False, allow: Sequence[str] = (),

@@ -1,14 +1,22 @@
 """Process reward: Eq. 5.1, diagnostic identities and terms, reward records."""
 
+from typing import TYPE_CHECKING
+
 from .formula import (
-    AGGREGATES, DEFAULT_WEIGHTS, DIAG_TERMS, PR_VERSION, Weights, clip_term, parse_weights,
-    process_reward, reward_to_go, trajectory_return,
+    AGGREGATES,
+    DEFAULT_WEIGHTS,
+    DIAG_TERMS,
+    PR_VERSION,
+    Weights,
+    clip_term,
+    parse_weights,
+    process_reward,
+    reward_to_go,
+    trajectory_return,
 )
 from .identity import DiagId, diff_diagnostics, enclosing_symbol
 from .records import aggregate, build_record
 from .terms import TermResult, counted, diag_term
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # loaded lazily at run time (see __getattr__ below)
     from .api import AsyncRewardScorer, RewardScorer

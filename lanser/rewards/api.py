@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Iterable, Mapping
 
-from ..engine import Engine, Options
+from ..engine import Engine
+from ..options import DEFAULT_SERVER, DEFAULT_TIMEOUT, Options
 from .formula import DEFAULT_WEIGHTS, Weights, parse_weights
 from .runner import RewardOptions, TrajectoryRunner
 from .steps import BadLine, BadStep, Step, validate_step
@@ -70,7 +71,8 @@ class AsyncRewardScorer:
     def __init__(self, workspace: str, *, severities: Iterable[str] = ("error",), scope: str = "workspace",
                  diag_term: str = "delta", weights: Weights | Mapping[str, float] | str | None = None,
                  clip: float | None = None, aggregate: str | None = None, in_memory: bool = True,
-                 by_file: str = "changed", analyzers: Iterable[str] = ("pyright",), server: str = "pyright", python: str | None = None, timeout: float = 30.0,
+                 by_file: str = "changed", analyzers: Iterable[str] = ("pyright",), server: str = DEFAULT_SERVER,
+                 python: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  allow_dirty: bool = False, deny_apply_on_ambiguous: bool = False,
                  allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
         self.options = make_options(severities=severities, scope=scope, diag_term=diag_term,

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
-import tree_sitter_python
-from tree_sitter import Language, Node, Parser, Tree
+from tree_sitter import Node, Tree
 
 from .. import codec
+from ..selectors.structure import parser
 
 Diag = dict[str, Any]
 _WS = re.compile(r"\s+")
@@ -50,15 +50,10 @@ ANCHOR_MAX = 200
 _SCOPES = ("function_definition", "class_definition")
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Parser:
-    return Parser(Language(tree_sitter_python.language()))
-
-
 @lru_cache(maxsize=256)
 def parse(text: str) -> Tree:
     """tree-sitter tree of ``text`` (cached by content)."""
-    return _parser().parse(text.encode("utf-8"))
+    return parser().parse(text.encode("utf-8"))
 
 
 def normalize_message(message: str) -> str:

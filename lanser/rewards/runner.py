@@ -32,29 +32,26 @@ the step bundle carries the diagnostics of the files the step changed.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from lsprotocol import types as T
-
-from ..bundles import normalize as N
-from ..bundles.canonical import HASHING, with_id
 from ..bundles.paths import portable_path
 from ..diagnostics.config import ConfigError, read_config
 from ..diagnostics.fileset import FileSet
-from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
 from ..diagnostics.lint import LintDiagnostics
+from ..diagnostics.stdlib import python_version, stdlib_names, typeshed_dir
 from ..diagnostics.tracker import ChangeTracker
 from ..diagnostics.workspace import COUNTED, Diag, Snapshot, WorkspaceDiagnostics, file_counts
-from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, \
-    plan_from_workspace_edit, plan_write
+from ..edits import apply_plan, check_new_name, edits_section, plan_from_unified_diff, plan_write
 from ..edits import checks as edit_checks
-from ..edits.plan import Draft, EditPlan, FileChange, make_plan
 from ..edits.gitstate import git_state
-from ..edits.transaction import ApplyResult, _commit, _locked
-from ..engine import BUNDLE_VERSION, Context, Engine, Request
-from ..errors import ApplyConflict, FsPermissions, InternalError, LanserError, NotFound, UnsupportedCap
+from ..edits.plan import Draft, EditPlan, FileChange, make_plan
+from ..edits.transaction import ApplyResult, restore_plan
+from ..engine import Context, Engine, Request
+from ..engine.planner import plan_edit, plan_rename, prepare_rename, refuse_noop, require
+from ..errors import InternalError, LanserError
 from ..selectors.resolution import Resolution
 from ..workspace import decode_source
 from .formula import AGGREGATES, DEFAULT_WEIGHTS, Weights, check_clip, check_diag_term
@@ -126,7 +123,6 @@ class _Outcome:
     resolution: Resolution | None = None
     query: dict[str, Any] | None = None
     changed: bool = False
-    prepare_rename: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +205,7 @@ class TrajectoryRunner:
             mirror = Mirror(self.engine.ws.root)
             self.engine.cleanups.append(mirror.close)
             self.engine.ws = OverlayWorkspace(self.engine.ws.root, mirror)
-        session = await self.engine.server()
+        await self.engine.server()
         if not self.options.in_memory:
             # The tree may be dirty from our own steps later; only a tree dirty before
             # the run is the user's business (--allow-dirty).
@@ -463,9 +459,7 @@ class TrajectoryRunner:
             if not plan.is_noop:
                 # Not apply_plan: restoring the user's own bytes must not be refused by the
                 # syntax check (a file that did not parse at the start) or the dirty-tree check.
-                edit_checks.check_jail(self.ws, plan)
-                with _locked(self.ws):
-                    _commit(self.ws, plan)
+                restore_plan(self.ws, plan)
                 self._remove_created_dirs(plan)
             changes = list(plan.changes)
         self.base.clear()
@@ -501,50 +495,25 @@ class TrajectoryRunner:
         raise InternalError(f"op {step.op!r} has no plan")
 
     def _plan_edit(self, step: Step, out: _Outcome, label: str) -> EditPlan:
-        """Same semantics as ``lanser edit``: the selector's range replaced, re-indented."""
-        from ..mutations import replacement_edit  # the edit command's own TextEdit builder
-
+        """Same semantics as ``lanser edit`` (the one planner): the selector's range replaced,
+        re-indented."""
         ctx = self._context(step)
-        res = out.resolution = ctx.resolve()
-        src = self.ws.read(res.path)
-        te = replacement_edit(list(src.lines), list(res.range), step.raw["text"], res.encoding, src.newline)
-        plan = plan_from_workspace_edit(self.ws, {"changes": {res.path: [te]}}, encoding=res.encoding,
-                                        label=label)
-        if plan.is_noop:
-            raise ApplyConflict(f"the edit of {res.canonical} changes nothing", details={"reason": "no-op"})
-        return plan
+        out.resolution = ctx.resolve()
+        planned = plan_edit(ctx, step.raw["text"], label=label)
+        refuse_noop(planned)
+        return planned.plan
 
     async def _plan_rename(self, step: Step, out: _Outcome, label: str) -> EditPlan:
+        """Same semantics as ``lanser rename`` (the one planner): prepare-rename, then rename."""
         new_name = check_new_name(step.raw["newName"])
         ctx = self._context(step)
         out.resolution = ctx.resolve()
         session = await self.engine.server()
-        caps = session.info.capabilities if session.info else {}
-        if not caps.get("renameProvider"):
-            raise UnsupportedCap(f"{session.spec.name} does not offer renameProvider (needed by rename)")
-        rel, pos = ctx.position()
-        uri = await ctx.sync_target(session, rel)
-        doc = T.TextDocumentIdentifier(uri=uri)
-        prep = await session.request(T.TEXT_DOCUMENT_PREPARE_RENAME,
-                                     T.PrepareRenameParams(text_document=doc, position=pos))
-        out.prepare_rename = bool(prep) and not (isinstance(prep, dict) and prep.get("defaultBehavior") is False)
-        if not out.prepare_rename:
-            raise NotFound(f"prepare-rename refused at {rel}:{pos.line + 1}:{pos.character + 1}: "
-                           f"nothing renameable there", details={"reason": "prepare-rename"})
-        edit = await session.request(T.TEXT_DOCUMENT_RENAME,
-                                     T.RenameParams(text_document=doc, position=pos, new_name=new_name))
-        if not edit:
-            raise NotFound(f"the server returned no rename edit at {rel}:{pos.line + 1}:{pos.character + 1}")
-        from ..mutations import outside_paths
-
-        outside = outside_paths(edit, self.ws)
-        if outside:
-            raise FsPermissions(f"the server's edit reaches outside the workspace ({', '.join(outside)}); "
-                                f"refused", details={"reason": "outside-workspace", "paths": outside})
-        plan = plan_from_workspace_edit(self.ws, edit, encoding=self.engine.encoding, label=label)
-        if plan.is_noop:
-            raise ApplyConflict(f"the rename to {new_name!r} changes nothing", details={"reason": "no-op"})
-        return plan
+        require(session, "rename")
+        prepared = await prepare_rename(ctx, session)
+        planned = await plan_rename(ctx, session, new_name, prepared, label=label)
+        refuse_noop(planned)
+        return planned.plan
 
     # -- steps ----------------------------------------------------------------
     async def _mutate(self, step: Step) -> _Outcome:
@@ -582,10 +551,11 @@ class TrajectoryRunner:
             await self.start()
         self.step_no += 1
         n = self.step_no
+        started = time.monotonic()
         before = self.snapshot
         if isinstance(item, BadLine):
             out = _Outcome(status="error", error=item.error)
-            return self._record(n, item, out, before, before, _Delta())
+            return self._record(n, item, out, before, before, _Delta(), started)
         if item.op == "reset":
             await self.restore()
             out = _Outcome(changed=True)
@@ -594,10 +564,10 @@ class TrajectoryRunner:
         else:
             out = await self._mutate(item)
         delta = await self._pull() if out.changed else _Delta()
-        return self._record(n, item, out, before, self.snapshot, delta)
+        return self._record(n, item, out, before, self.snapshot, delta, started)
 
     def _record(self, n: int, item: Step | BadLine, out: _Outcome, before: Snapshot, after: Snapshot,
-                delta: _Delta) -> Record:
+                delta: _Delta, started: float) -> Record:
         opts = self.options
         op = item.op or "invalid"
         res = out.resolution
@@ -625,7 +595,7 @@ class TrajectoryRunner:
         counts = _nonzero(state) if opts.by_file == "all" else _changed_counts(before, state, delta.files)
         err = out.error.to_json() if out.error is not None else None
         exit_code = out.error.exit_code if out.error is not None else 0
-        safety = 1 if ok and out.prepare_rename is not False else 0
+        safety = 1 if ok else 0
         record = build_record(
             step=n, op=op, before=compared_before, after=compared_after if ok else None,
             texts_before=delta.texts_before, texts_after=delta.texts_after, step_id=item.id, status=out.status,
@@ -636,16 +606,17 @@ class TrajectoryRunner:
             lint = self.lint.snapshot
             record["lint"] = {"ruff": {"findings": lint.totals["errors"],
                                        "byFile": {rel: len(lint.files.get(rel, ())) for rel in delta.lint_files}}}
-        bundle = self._bundle(n, item, out, delta if ok else _Delta(), after if ok else before, record)
+        bundle = self._bundle(n, item, out, delta if ok else _Delta(), after if ok else before, record,
+                              time.monotonic() - started)
         record["bundleId"] = bundle["bundleId"]
         if self.on_bundle is not None:
             self.on_bundle(bundle)
         return record
 
     def _bundle(self, n: int, item: Step | BadLine, out: _Outcome, delta: _Delta, state: Snapshot,
-                record: Record) -> dict[str, Any]:
-        """The step's analysis bundle: the step, the diagnostics of the files it changed, the
-        workspace's counts, edits and processReward."""
+                record: Record, elapsed: float) -> dict[str, Any]:
+        """The step's analysis bundle (the engine's envelope, :meth:`Engine.bundle`): the step,
+        the diagnostics of the files it changed, the workspace's counts, edits and processReward."""
         eng = self.engine
         raw = item.raw if isinstance(item, Step) else (item.raw if isinstance(item.raw, dict) else None)
         facts: dict[str, Any] = {"diagnostics": list(delta.after),
@@ -661,23 +632,11 @@ class TrajectoryRunner:
         if out.plan is not None:
             edits = edits_section(out.plan, out.result)
             edits["workspaceEdit"] = _portable_uris(edits.get("workspaceEdit"), eng.ws.root)
-        err = out.error.to_json() if out.error is not None else None
-        return with_id({
-            "version": BUNDLE_VERSION,
-            "status": out.status,
-            "request": {"cmd": "reward", "selector": None,
-                        "args": {"step": n, "line": item.line, "op": item.op, "input": raw,
-                                 "options": self.options.to_json()}},
-            "resolution": out.resolution.to_json() if out.resolution is not None else None,
-            "facts": facts,
-            "edits": edits,
-            "processReward": record["processReward"],
-            "environment": eng.environment(),
-            "capabilities": eng.capabilities(),
-            "error": err,
-            "meta": {"exit_code": record["exitCode"], "sorting_keys": list(N.SORTING_KEYS),
-                     "hashing": dict(HASHING), "truncated": False, "cursor": None},
-        })
+        return eng.bundle({"cmd": "reward", "selector": None,
+                           "args": {"step": n, "line": item.line, "op": item.op, "input": raw,
+                                    "options": self.options.to_json()}},
+                          error=out.error, resolution=out.resolution.to_json() if out.resolution is not None else None,
+                          facts=facts, edits=edits, process_reward=record["processReward"], elapsed=elapsed)
 
     # -- whole runs -------------------------------------------------------------
     async def run(self, items: Sequence[Step | BadLine | str],

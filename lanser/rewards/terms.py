@@ -32,7 +32,7 @@ Diagnostics present before and after (persisting) never count either way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from .identity import Diag, DiagDiff, DiagId, describe, diff_identified, parse
 
@@ -145,9 +145,3 @@ def counted(diags: Sequence[Diag], severities: Sequence[str] = ("error",),
     keep = set(severities)
     scope = None if paths is None else set(paths)
     return [d for d in diags if d.get("severity") in keep and (scope is None or d.get("path") in scope)]
-
-
-def term_summary(result: TermResult) -> dict[str, Any]:
-    return {"mode": result.mode, "term": result.term, "introduced": len(result.introduced),
-            "resolved": len(result.resolved),
-            "masked": sum(1 for d in result.resolved if d["masked"]), "persisting": result.persisting}

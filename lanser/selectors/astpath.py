@@ -57,9 +57,3 @@ def select_node(node: Node, steps: Sequence[tuple[str, int]]) -> Node:
                            f"{current.start_point.row + 1}")
         current = found
     return current
-
-
-def format_steps(module: str | None, chain: Sequence[tuple[str, str]]) -> str:
-    """A short label: ``pkg.mod#C.m`` (for candidates and messages)."""
-    qual = ".".join(n for _, n in chain)
-    return f"{module}#{qual}" if module else qual

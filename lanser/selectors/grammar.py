@@ -53,8 +53,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, NoReturn
 
-from ..errors import BadSelectorSyntax
 from ..codec import ENCODINGS, check_encoding
+from ..errors import BadSelectorSyntax
 from .spec import KINDS, ROLES, SelectorSpec
 
 MAX_INT = 2**31 - 1

@@ -80,10 +80,11 @@ _INDEX_CACHE: "weakref.WeakKeyDictionary[Workspace, dict[str, FileIndex]]" = wea
 _INDEX_CACHE_MAX = 2048
 _WORD_RE = re.compile(r"\w+")
 FUZZY_OFFER = 0.5       # s_prox at or above which a fuzzy candidate is offered without a shared token
+DEFAULT_SCORING = ScoringSettings()  # the contract's weights, tau and margin (shared: frozen)
 
 
 def resolve_selector(spec: SelectorSpec, ws: Workspace, *, original: str, encoding: str = "utf-16",
-                     settings: ScoringSettings = ScoringSettings(), anchor: bool = True) -> Resolution:
+                     settings: ScoringSettings = DEFAULT_SCORING, anchor: bool = True) -> Resolution:
     """Resolve ``spec`` in ``ws``; ranges come back in ``encoding`` units (0-based).
 
     ``anchor=False`` skips minting ``Resolution.anchor``: scanning the file for
@@ -175,7 +176,8 @@ class _Session:
             self._mmap = module_map(self.ws)
         return self._mmap
 
-    def old_text(self, src: SourceFile, doc_version: str | None, *, required: bool) -> tuple[str | None, dict[str, Any] | None]:
+    def old_text(self, src: SourceFile, doc_version: str | None, *,
+                 required: bool) -> tuple[str | None, dict[str, Any] | None]:
         """(old text or None, relocation record or None) for a ``?v=`` on ``src``."""
         v = _version(doc_version)
         if v is None:
@@ -561,7 +563,7 @@ def map_old_position(old: str, new: str, line: int, cp: int) -> tuple[int, int] 
     old_hits = [i for i, x in enumerate(old_s) if x == key]
     new_hits = [i for i, x in enumerate(new_s) if x == key]
     for c in range(4):
-        def window(lines: list[str], i: int) -> tuple[str, ...]:
+        def window(lines: list[str], i: int, c: int = c) -> tuple[str, ...]:
             return tuple(lines[j] if 0 <= j < len(lines) else "\0" for j in range(i - c, i + c + 1))
         want = window(old_s, line)
         if sum(1 for i in old_hits if window(old_s, i) == want) != 1:

@@ -35,6 +35,7 @@ literal statement right after it (an attribute docstring).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
@@ -49,9 +50,6 @@ Point = tuple[int, int]          # (row, utf-8 byte column), 0-based
 Span = tuple[Point, Point]
 
 KINDS = ("class", "function", "property", "property.setter", "property.deleter", "variable")
-# The structural kind an AST step names: def covers every function-like kind.
-STEP_KIND = {"class": "class", "function": "def", "property": "def", "property.setter": "def",
-             "property.deleter": "def", "variable": "assign"}
 
 _COMPOUND_CLAUSES = ("block",)
 _SCOPE_NODES = ("function_definition", "class_definition")
@@ -62,8 +60,17 @@ def language() -> Language:
     return Language(tree_sitter_python.language())
 
 
+_PARSERS = threading.local()
+
+
 def parser() -> Parser:
-    return Parser(language())
+    """The tree-sitter Python parser: the one place Lanser builds it (one per thread, since a
+    parser is not thread-safe); selectors, edit checks, comment checks and reward identities
+    all parse through it."""
+    found = getattr(_PARSERS, "parser", None)
+    if found is None:
+        found = _PARSERS.parser = Parser(language())
+    return found
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,6 @@ class Definition:
     body_span: Span | None
     doc_span: Span | None
     node: Any = field(compare=False, repr=False)   # function_definition/class_definition/statement
-
-    @property
-    def step_kind(self) -> str:
-        return STEP_KIND[self.kind]
 
     def role_span(self, role: str) -> Span | None:
         return {"def": self.def_span, "sig": self.sig_span, "body": self.body_span,
@@ -135,10 +138,6 @@ class FileIndex:
         return best
 
     # -- positions -----------------------------------------------------
-    @property
-    def line_count(self) -> int:
-        return len(self._lines_b)
-
     def line_bytes(self, row: int) -> bytes:
         return self._lines_b[row] if row < len(self._lines_b) else b""
 
@@ -260,7 +259,7 @@ class _Indexer:
         """Index one scope's statements (a module root or a block)."""
         stmts = list(self._statements(container))
         bound_by_def: set[str] = set()
-        for stmt, inner, _ in stmts:
+        for _stmt, inner, _ in stmts:
             if inner is not None:
                 name_node = inner.child_by_field_name("name")
                 if name_node is not None:

@@ -13,11 +13,10 @@ All positions in this module are 0-based and in code points.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import LanserError
+from ..fsutil import write_atomic
 from ..workspace import Workspace, blob_id, decode_source
 
 SNAPSHOT_DIR = Path(".lanser") / "snapshots"
@@ -31,21 +30,15 @@ def snapshot_path(ws: Workspace, doc_version: str) -> Path:
 
 
 def save_snapshot(ws: Workspace, raw: bytes) -> str:
-    """Store ``raw`` in ``.lanser/snapshots/<blob id>`` (atomically, once) and return the id."""
+    """Store ``raw`` in ``.lanser/snapshots/<blob id>`` (atomically, once) and return the id.
+    Every apply keeps the content it replaced here (:mod:`lanser.edits.transaction`), so
+    text an agent saw that git has no blob for can still be found."""
     oid = blob_id(raw)
     target = snapshot_path(ws, oid)
     if target.is_file():
         return oid
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, raw, durable=False)
     return oid
 
 

@@ -96,7 +96,6 @@ class LanserLanguageClient(LanguageClient):
         self.exited = asyncio.Event()
         self.tracked = asyncio.Event()      # the server has enumerated the workspace's files
         self.protocol_error = asyncio.Event()  # the server sent a frame that could not be handled
-        self.expected_exit = False
         # Called with "died" or "broken" on a server fault: the session's pending requests
         # settle at once instead of each keeping a task to wait on the events.
         self.fault_listeners: set[Callable[[str], None]] = set()
@@ -104,6 +103,11 @@ class LanserLanguageClient(LanguageClient):
         self.log: list[str] = []
         self.returncode: int | None = None
         self._register_handlers()
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        """The server process (pygls keeps it as ``_server``)."""
+        return self._server
 
     @property
     def raw_protocol(self) -> RawResultProtocol:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput, UnsupportedCap
+from ..options import DEFAULT_SERVER
 
 PINNED = {"pyright": "1.1.407", "basedpyright": "1.40.2"}
 SERVERS = tuple(PINNED)
@@ -108,7 +109,7 @@ def ruff_spec() -> ServerSpec:
                       init_options=RUFF_SETTINGS, enumerates=False)
 
 
-def server_spec(name: str = "pyright") -> ServerSpec:
+def server_spec(name: str = DEFAULT_SERVER) -> ServerSpec:
     """Locate a pinned server; an unknown or missing one is E/UNSUPPORTED_CAP."""
     if name not in PINNED:
         raise BadInput(f"unknown server {name!r} (--server); choose one of {', '.join(SERVERS)}",

@@ -18,24 +18,23 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from lsprotocol import types as T
 
 from ..bundles.paths import to_uri
-from ..errors import InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, ContentModified, UnsupportedCap
+from ..errors import ContentModified, InternalError, LanserError, LsCrash, LsTimeout, RequestCancelled, UnsupportedCap
+from ..options import DEFAULT_SERVER, DEFAULT_TIMEOUT
 from ..workspace import CONFIG_FILES, Workspace, decode_source, settled, stat_key
 from .client import FrameHook, LanserLanguageClient
 from .pyenv import PythonEnv, choose_python, server_env
 from .registry import ServerSpec, server_spec
 
-DEFAULT_TIMEOUT = 30.0
 RESTART_BACKOFF = 0.5
 
 # JSON-RPC error codes the LSP specification gives meaning to.
-_REQUEST_CANCELLED = -32800
-_CONTENT_MODIFIED = -32801
+REQUEST_CANCELLED = -32800
+CONTENT_MODIFIED = -32801
 
 ANALYSIS_SETTINGS: dict[str, Any] = {"diagnosticMode": "openFilesOnly", "autoSearchPaths": True,
                                      "useLibraryCodeForTypes": True, "logLevel": "Information"}
@@ -46,14 +45,16 @@ _DIGESTS: dict[str, tuple[list[Any], str, bool]] = {}
 
 @dataclass
 class SessionConfig:
-    server: str = "pyright"
+    server: str = DEFAULT_SERVER
     python: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     frame_hook: FrameHook | None = None
 
 
 @dataclass
-class _Doc:
+class Document:
+    """A document the server has open: its version and text."""
+
     version: int
     text: str
 
@@ -67,19 +68,49 @@ class ServerInfo:
     capabilities: dict[str, Any] = field(default_factory=dict)
 
 
+def response_error(method: str, err: dict[str, Any]) -> LanserError:
+    """The LanserError for a JSON-RPC error answer: the LSP's RequestCancelled and
+    ContentModified have contract codes; any other is a failure of the request (exit 1)."""
+    code = err.get("code")
+    if code == REQUEST_CANCELLED:
+        return RequestCancelled(f"{method} was cancelled by the server: {err.get('message')}")
+    if code == CONTENT_MODIFIED:
+        return ContentModified(f"{method}: content modified: {err.get('message')}")
+    return LanserError(f"{method} failed: {err.get('message')} (code {code})")
+
+
+def timeout_error(timeout: float, what: str) -> LsTimeout:
+    return LsTimeout(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def exited_error(name: str, returncode: int | None, what: str) -> LsCrash:
+    return LsCrash(f"{name} exited (code {returncode}) while waiting for {what}")
+
+
+def malformed_error(name: str, client: LanserLanguageClient, what: str) -> LsCrash:
+    return LsCrash(f"{name} sent a malformed message {what} "
+                   f"({client.log[-1] if client.log else 'unreadable frame'})")
+
+
 class Session:
     """A started server bound to one workspace; use ``async with`` or start()/stop()."""
 
     def __init__(self, ws: Workspace, config: SessionConfig | None = None, spec: ServerSpec | None = None) -> None:
+        config = config or SessionConfig()
+        self.setup(ws, config, spec or server_spec(config.server), choose_python(ws.root, config.python))
+
+    def setup(self, ws: Workspace, config: SessionConfig, spec: ServerSpec, python: PythonEnv) -> None:
+        """Every attribute of a session not yet started (a replayed session, which never looks
+        a server up, is set up with the recorded server and interpreter)."""
         self.ws = ws
-        self.config = config or SessionConfig()
-        self.spec: ServerSpec = spec or server_spec(self.config.server)
+        self.config = config
+        self.spec: ServerSpec = spec
+        self.python: PythonEnv = python
         # A second analyzer's requests share a trace with the server's: their ids must differ.
-        self._id_prefix = "lanser" if self.spec.enumerates else f"lanser-{self.spec.name}"
-        self.python: PythonEnv = choose_python(ws.root, self.config.python)
+        self._id_prefix = "lanser" if spec.enumerates else f"lanser-{spec.name}"
         self.client: LanserLanguageClient | None = None
         self.info: ServerInfo | None = None
-        self.docs: dict[str, _Doc] = {}
+        self.docs: dict[str, Document] = {}
         self._uris: dict[str, str] = {}
         self.restarts = 0
         self._next_id = 0
@@ -196,8 +227,7 @@ class Session:
         client, self.client = self.client, None
         if client is None:
             return
-        client.expected_exit = True
-        proc = client._server
+        proc = client.process
         try:
             # A server that let a request time out (or was interrupted mid-request, Ctrl-C)
             # gets no shutdown handshake: waiting on a hung server would only delay the kill.
@@ -232,8 +262,7 @@ class Session:
         old = self.client
         self.client = None
         if old is not None:
-            old.expected_exit = True
-            kill_process(old._server)
+            kill_process(old.process)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.stop(), 5)
         self.restarts += 1
@@ -242,7 +271,7 @@ class Session:
 
     @property
     def pid(self) -> int | None:
-        proc = self.client._server if self.client else None
+        proc = self.client.process if self.client else None
         return proc.pid if proc else None
 
     # -- requests --------------------------------------------------------------
@@ -267,13 +296,12 @@ class Session:
             return task.result()
         await asyncio.wait({task}, timeout=1)  # let the cancelled request send $/cancelRequest
         if died in done:  # (not died.done(): a cancelled waiter is "done" too)
-            raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {what}")
+            raise exited_error(self.spec.name, client.returncode, what)
         if broken in done:
             self._unresponsive = True
-            raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {what} "
-                          f"({client.log[-1] if client.log else 'unreadable frame'})")
+            raise malformed_error(self.spec.name, client, f"while waiting for {what}")
         self._unresponsive = True
-        raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {what}")
+        raise timeout_error(self.config.timeout, what)
 
     async def _raw_request(self, client: LanserLanguageClient, method: str, params: Any) -> Any:
         """Send one request and wait for its answer, the timeout, or a server fault.
@@ -287,8 +315,7 @@ class Session:
         # is answered.
         if client.protocol_error.is_set():
             self._unresponsive = True
-            raise LsCrash(f"{self.spec.name} sent a malformed message earlier "
-                          f"({client.log[-1] if client.log else 'unreadable frame'})")
+            raise malformed_error(self.spec.name, client, "earlier")
         self._next_id += 1
         msg_id = f"{self._id_prefix}-{self._next_id}"
         loop = asyncio.get_running_loop()
@@ -326,21 +353,14 @@ class Session:
         if why:
             self._cancel(client, fut, msg_id)
             if why[0] == "died":
-                raise LsCrash(f"{self.spec.name} exited (code {client.returncode}) while waiting for {method}")
+                raise exited_error(self.spec.name, client.returncode, method)
             self._unresponsive = True
             if why[0] == "broken":
-                raise LsCrash(f"{self.spec.name} sent a malformed message while waiting for {method} "
-                              f"({client.log[-1] if client.log else 'unreadable frame'})")
-            raise LsTimeout(f"timed out after {self.config.timeout:g}s waiting for {method}")
+                raise malformed_error(self.spec.name, client, f"while waiting for {method}")
+            raise timeout_error(self.config.timeout, method)
         raw = client.raw_protocol.raw_results.pop(msg_id, {})
         if "error" in raw and raw["error"]:
-            err = raw["error"]
-            code = err.get("code")
-            if code == _REQUEST_CANCELLED:
-                raise RequestCancelled(f"{method} was cancelled by the server: {err.get('message')}")
-            if code == _CONTENT_MODIFIED:
-                raise ContentModified(f"{method}: content modified: {err.get('message')}")
-            raise LanserError(f"{method} failed: {err.get('message')} (code {code})")
+            raise response_error(method, raw["error"])
         return raw.get("result")
 
     @staticmethod
@@ -388,7 +408,7 @@ class Session:
             uri = self._uris[rel] = to_uri(self.ws.root / rel)
         return uri
 
-    def _did_open(self, rel: str, doc: _Doc) -> None:
+    def _did_open(self, rel: str, doc: Document) -> None:
         assert self.client is not None
         self.client.text_document_did_open(T.DidOpenTextDocumentParams(
             text_document=T.TextDocumentItem(uri=self.uri(rel), language_id="python",
@@ -406,7 +426,7 @@ class Session:
             # marks the files importing a document dirty on a change, not on an open, so a
             # document opened with new text would leave its importers' diagnostics stale.
             seen = previous if previous is not None else self._disk_text(rel)
-            doc = self.docs[rel] = _Doc(1, text if seen is None else seen)
+            doc = self.docs[rel] = Document(1, text if seen is None else seen)
             self._did_open(rel, doc)
         if doc.text != text:
             doc.version += 1
@@ -483,12 +503,6 @@ def _own_group(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except OSError:
         return False
-
-
-async def open_session(ws: Workspace, **kwargs: Any) -> Session:
-    session = Session(ws, SessionConfig(**kwargs))
-    await session.start()
-    return session
 
 
 Callback = Callable[..., Any]
