@@ -79,6 +79,19 @@ def parse_action(text: str) -> Action:
                   problem="no action found: write a ```diff block, a ```json step, or submit")
 
 
+def parse_actions(text: str) -> list[Action]:
+    """Every action of a text, in order: each qualifying fenced block is one (a whole response
+    scored at once, e.g. OpenRLHF's remote reward); with none, :func:`parse_action` of the text."""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text or "")]
+    out: list[Action] = []
+    for tag, body in blocks:
+        if tag in PATCH_TAGS:
+            out.append(Action(step={"op": "patch", "patch": body}))
+        elif tag in JSON_TAGS:
+            out.append(_json_step(body.strip()))
+    return out or [parse_action(text)]
+
+
 def _where(d: Mapping[str, Any]) -> str:
     rng = d.get("range") or [0, 0, 0, 0]
     return f"{d.get('path')}:{int(rng[0]) + 1}:{int(rng[1]) + 1}"
@@ -119,4 +132,4 @@ def render_observation(record: Mapping[str, Any], *, bundle: Mapping[str, Any] |
     return text if len(text) <= max_chars else text[: max_chars - 4] + " ..."
 
 
-__all__ = ["Action", "parse_action", "render_observation"]
+__all__ = ["Action", "parse_action", "parse_actions", "render_observation"]
