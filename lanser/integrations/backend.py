@@ -29,6 +29,7 @@ of a GRPO group shares one warm server.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import threading
 import time
@@ -361,12 +362,18 @@ def shared_client(repo: str, *, url: str | None = None, base: str | None = None,
 
 
 def shutdown_shared() -> None:
-    """Stop every shared client (their servers)."""
+    """Stop every shared client (their servers); also run at interpreter exit."""
     with _SHARED_LOCK:
         clients = list(_SHARED.values())
         _SHARED.clear()
     for c in clients:
-        c.shutdown()
+        try:
+            c.shutdown()
+        except Exception:  # noqa: BLE001 - best effort: one failing client must not keep the others up
+            pass
+
+
+atexit.register(shutdown_shared)
 
 
 __all__ = ["HttpBackend", "InProcessBackend", "RewardBackend", "RewardClient", "ServiceError", "StepAnswer",
