@@ -204,9 +204,16 @@ def _exit_code(items: list[Any]) -> int:
 @click.option("--by-file", type=click.Choice(list(BY_FILE)), default="changed", show_default=True,
               help="Per-file counts in each record: the files whose counts the step changed, or every "
                    "file with an error or warning.")
+@click.option("--from", "from_kind", type=click.Choice(["swe-agent", "commits", "diffs"]), default=None,
+              help="Label a recorded trajectory instead of STEPS.jsonl: a SWE-agent .traj file, a commit "
+                   "range A..B of --repo, or JSON Lines of per-step diffs (always in memory).")
+@click.option("--repo", default=None, help="With --from: the repository the trajectory ran on.")
+@click.option("--base", default=None, help="With --from: the commit of --repo the trajectory started from "
+                                           "(default: the one the .traj names, else --repo as it is).")
 def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ...], scope: str,
            diag_term: str, weights: str | None, clip: float | None, aggregate: str | None,
-           in_memory: bool, reset_between: bool, by_file: str, analyzers: str) -> int:
+           in_memory: bool, reset_between: bool, by_file: str, analyzers: str,
+           from_kind: str | None = None, repo: str | None = None, base: str | None = None) -> int:
     """Apply the steps of STEPS.jsonl in order on one warm server and print one JSON
     record per step: its diagnostics and its process reward
     r = alpha*(D_prev - D) + beta*(2*S - 1) - gamma*(1 - a), where D counts
@@ -227,10 +234,15 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
     Examples:
       lanser reward steps.jsonl
       lanser reward steps.jsonl --aggregate min --clip 5 -o records.jsonl
+      lanser reward --from swe-agent run.traj --repo ../pydicom --base 8da0b9b2
     """
     options = reward_options(severity=severity, scope=scope, diag_term=diag_term, weights=weights,
                              clip=clip, aggregate=aggregate, in_memory=in_memory,
                              reset_between=reset_between, by_file=by_file, analyzers=analyzers)
+    if from_kind is not None:
+        return _reward_from(g, from_kind, steps_file, repo, base, options, out)
+    if repo is not None or base is not None:
+        raise click.UsageError("--repo and --base go with --from")
     text = read_steps_text(steps_file)
     items = parse_steps(text, blank_separates=reset_between)
     sink = _Sink(out)
@@ -255,6 +267,24 @@ def reward(g: Globals, steps_file: str, out: str | None, severity: tuple[str, ..
                     f"{sink.written} record(s) written")
         return 130
     return _exit_code(items)
+
+
+def _reward_from(g: Globals, kind: str, source: str, repo: str | None, base: str | None,
+                 options: RewardOptions, out: str | None) -> int:
+    """``--from``: convert a recorded trajectory (lanser/integrations/trajectories) and score it."""
+    from ..integrations.trajectories.label import label_source
+
+    if repo is None:
+        raise click.UsageError("--from needs --repo")
+    sink = _Sink(out)
+    try:
+        label_source(g.options(), kind, source, repo=repo, base=base, options=options, emit=sink.write,
+                     note=output.note)
+        sink.commit()
+    except BaseException:  # a LanserError is rendered by the one handler (lanser/cli.py)
+        sink.discard()
+        raise
+    return 0
 
 
 COMMANDS = [reward]
