@@ -48,6 +48,7 @@ SELECTOR_TOOLS = {"locate", "definition"}  # the full selector guide; the others
 DEF_SEL = "src/shop/service.py:7:18"
 FIX_SIZE = ("--- a/src/shop/broken.py\n+++ b/src/shop/broken.py\n@@ -10 +10 @@\n"
             "-    return cart.size\n+    return cart.count\n")
+FIX_STEP = {"id": "fix", "op": "patch", "patch": FIX_SIZE}
 WAIT = 120.0
 
 
@@ -130,11 +131,16 @@ def test_stdio_lists_tools_answers_every_tool_and_refuses_cleanly(tmp_path: Path
                      "py://shop.pricing#apply_discount")  # a trace to replay (a symbol: no server)
     assert traced.code == 0, traced.err
     cli_def = run_cli("-w", str(ws), "--daemon", "never", "--json", "def", DEF_SEL).bundle
+    steps = tmp_path / "steps.jsonl"
+    steps.write_text(json.dumps(FIX_STEP) + "\n" + json.dumps({"op": "reset"}) + "\n")
+    in_memory = run_cli("-w", str(ws), "reward", "--in-memory", str(steps))
+    assert in_memory.code == 0, in_memory.err
+    cli_records = [json.loads(line) for line in in_memory.out.splitlines()]
 
     async def scenario() -> None:
         async with stdio(ws, runtime) as client:
             await tools_and_schemas(client)
-            await every_tool(client, ws, cli_def)
+            await every_tool(client, ws, cli_def, cli_records)
             await refusals(client, ws, outside)
 
     asyncio.run(asyncio.wait_for(scenario(), 300))
@@ -162,7 +168,7 @@ async def tools_and_schemas(client: Client) -> None:
     assert tools["reward_step"].output_schema["$id"] == "https://schemas.lanser.dev/1.2/reward-record.json"
 
 
-async def every_tool(client: Client, ws: Path, cli_def: dict[str, Any]) -> None:
+async def every_tool(client: Client, ws: Path, cli_def: dict[str, Any], cli_records: list[dict[str, Any]]) -> None:
     before = snapshot(ws)
     b = ok(await client.call_tool("locate", {"selector": "py://shop.pricing#apply_discount"}))
     assert b["resolution"]["resolved"]["path"] == "src/shop/pricing.py"
@@ -192,12 +198,13 @@ async def every_tool(client: Client, ws: Path, cli_def: dict[str, Any]) -> None:
     assert b["edits"]["applied"] is False and b["processReward"]["r"] > 0
     assert snapshot(ws) == before  # previews write nothing
 
-    step = {"id": "fix", "op": "patch", "patch": FIX_SIZE}
+    step = FIX_STEP
     preview = ok(await client.call_tool("reward_step", {"step": step, "session": "a"}), "reward-record")
     assert preview["status"] == "ok" and preview["step"] == 1 and preview["processReward"]["r"] == 0.9
     second = ok(await client.call_tool("reward_step", {"step": json.dumps({"op": "reset"}), "session": "a"}),
                 "reward-record")
     assert second["step"] == 2 and second["processReward"]["components"]["diag_after"] == 3
+    assert [preview, second] == cli_records  # lanser reward --in-memory's records, byte for byte
     assert snapshot(ws) == before  # in memory only
     applied = ok(await client.call_tool("reward_step", {"step": step, "apply": True, "session": "a"}),
                  "reward-record")
