@@ -46,15 +46,15 @@ Selectors (lines and columns 1-based; columns in code points):
   py://pkg.mod#Class.method            symbol (role :def default, :sig, :body, :doc; ?overload=N)
   ast://[module=pkg.mod]/[class=C]/[def=m]/call[2]   AST path
   anchor://src/app.py#"def load_data("   content anchor (`locate` mints one that survives edits)
-  any form + ?v=<git blob id of the file when the selector was made>, e.g. src/app.py:42:7?v=3b18e51
-    (the position is mapped through later edits of the file)
+  any form + ?v=<the file's git blob id when the selector was made: `git hash-object FILE`, 40 hex>,
+    e.g. src/app.py:42:7?v=3b18e512dba79e4c8300dd08aeb37f8e728b8dad (mapped through later edits)
   or a PositionSpec object: {"kind": "cursor", "path": "src/app.py", "line": 41, "col": 6} (0-based)
 Paths are workspace-relative; a path outside the workspace is refused (E/FS_PERMISSIONS)."""
 
 SHORT_SELECTORS = """\
 SELECTOR forms: src/app.py:42:7 | src/app.py@L42:C7 (cursor, 1-based) | src/app.py@R(42,7->44,1) (range) |
 py://pkg.mod#Class.method[:sig|:body|:doc] (symbol) | ast://[module=pkg.mod]/[def=f] | anchor://src/app.py#"def f("
-| any + ?v=<git blob id>; see `locate` for the full syntax."""
+| any + ?v=<40-hex git blob id>; see `locate` for the full syntax."""
 
 ERRORS = """\
 Errors are tool errors carrying the contract code: E/BAD_SELECTOR_SYNTAX (says the column), E/NOT_FOUND
@@ -373,8 +373,8 @@ def make_tools(settings: McpSettings, backend: Backend, desk: RewardDesk) -> lis
          "applied to the workspace through the safety envelope, D_prev being the workspace as it is now. "
          "A failed step is a record with status \"error\" and S = 0. Example: {\"step\": {\"op\": \"patch\", "
          "\"patch\": \"--- a/src/x.py\\n+++ b/src/x.py\\n@@ ...\"}, \"session\": \"agent-1\"}."),
-         "Steps: {\"op\": \"patch\"|\"write\"|\"rename\"|\"edit\"|\"query\"|\"reset\", ...} as in `lanser reward` "
-         "STEPS files; selectors as in the other tools (" + SHORT_SELECTORS.split(": ", 1)[1]),
+         "Steps are the lines of `lanser reward` STEPS files (the `step` argument lists the ops); the "
+         "selectors in them are the other tools' selectors.\n" + SHORT_SELECTORS),
         (reward_session_summary, "Reward session summary", SESSION_STATE, S.SUMMARY,
          ("A reward session's records, applied and previewed, with value/return under `aggregate` (sum: "
          "reward-to-go; min: min-form credit). close=true forgets the session."), ""),
