@@ -158,8 +158,8 @@ async def tools_and_schemas(client: Client) -> None:
         assert ann.read_only_hint is (name in READ_ONLY), name
         assert ann.destructive_hint is (name in DESTRUCTIVE), name
         if name in SELECTOR_TOOLS:
-            for form in ("src/app.py@L42:C7", "src/app.py:42:7", "@R(42,7->44,1)", "py://pkg.mod#Class.method",
-                         ":body", "ast://", "anchor://", "?v="):
+            for form in ("src/app.py@L42:C7", "src/app.py:42:7", "src/app.py@R(42,7->44,1)",
+                         "py://pkg.mod#Class.method:body", "ast://[module=pkg.mod]/", "anchor://src/app.py#", "?v="):
                 assert form in tool.description, (name, form)
         if "selector" in tool.input_schema["properties"]:
             assert "py://" in tool.description and "anchor://" in tool.description, name

@@ -43,7 +43,8 @@ Selectors (lines and columns 1-based; columns in code points):
   src/app.py:42:7                      cursor, as compilers and Lanser's summaries print it
   src/app.py@L42:C7                    the same cursor
   src/app.py@R(42,7->44,1)             range
-  py://pkg.mod#Class.method            symbol (role :def default, :sig, :body, :doc; ?overload=N)
+  py://pkg.mod#Class.method            symbol (its definition; the role :def is the default)
+  py://pkg.mod#Class.method:body       the method's body (roles :def, :sig, :body, :doc; ?overload=N)
   ast://[module=pkg.mod]/[class=C]/[def=m]/call[2]   AST path
   anchor://src/app.py#"def load_data("   content anchor (`locate` mints one that survives edits)
   any form + ?v=<the file's git blob id when the selector was made: `git hash-object FILE`, 40 hex>,
