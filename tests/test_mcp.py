@@ -251,8 +251,10 @@ async def refusals(client: Client, ws: Path, outside: Path) -> None:
 # -- streamable HTTP ------------------------------------------------------------------------------
 
 def start_http(ws: Path, runtime: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``lanser mcp --http 127.0.0.1:0``; waits (bounded) for the URL it prints on stderr."""
-    proc = subprocess.Popen([sys.executable, "-m", "lanser", "mcp", "-w", str(ws), "--http", "127.0.0.1:0"],
+    """``lanser mcp --http 127.0.0.1:0 --deny src/shop/models.py``; waits (bounded) for the URL it
+    prints on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "lanser", "mcp", "-w", str(ws), "--http", "127.0.0.1:0",
+                             "--deny", "src/shop/models.py"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env_for(runtime), start_new_session=True)
     assert proc.stderr is not None
@@ -289,6 +291,9 @@ def test_http_two_clients_share_one_warm_server(tmp_path: Path, runtime: Path) -
             refs = ok(await b.call_tool("references", {"selector": "py://shop.pricing#render_price"}))
             assert {x["path"] for x in refs["facts"]["references"]} >= {"src/shop/service.py", "src/shop/pricing.py"}
             failed(await b.call_tool("definition", {"selector": "py://shop.pricing#format_price"}), "NOT_FOUND")
+            denied = await b.call_tool("edit_symbol", {"selector": "py://shop.models#Cart.total:body",
+                                                       "text": "return 0.0", "apply": True})
+            assert "--deny" in failed(denied, "FS_PERMISSIONS")["error"]["message"]  # the server's --deny
 
     try:
         asyncio.run(asyncio.wait_for(scenario(), 300))
