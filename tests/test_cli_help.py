@@ -14,7 +14,7 @@ from lanser.rewards.steps import Step, parse_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-WRITING = {"rename", "edit", "actions", "batch", "reward"}
+WRITING = {"rename", "edit", "actions", "batch", "reward", "mcp"}
 GLOBAL_FLAGS = ["--workspace", "--server", "--index-io", "--trace-file", "--json", "--timeout", "--verbose",
                 "--python", "--cursor", "--daemon"]
 SAFETY_FLAGS = ["--allow-dirty", "--deny-apply-on-ambiguous", "--allow ", "--deny "]

@@ -157,10 +157,26 @@ def test_reward_interrupted_with_o_keeps_the_records(ws: Path, tmp_path: Path) -
     assert [r["id"] for r in records(out_file.read_text())] == ["q", "a"]
 
 
+def wait_for_child(proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Wait until ``proc`` has started a child process (the language server): by then the command
+    runs (its imports, which take more than a second on a loaded machine, are done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == proc.pid:
+                    return
+            except (OSError, IndexError, ValueError):
+                continue
+        time.sleep(0.02)
+    raise AssertionError("no child process started")
+
+
 def test_reward_interrupted_before_the_first_step(ws: Path, tmp_path: Path) -> None:
     before = tree(ws)
     proc = spawn(ws, "reward", str(steps_file(tmp_path)))
-    time.sleep(0.5)  # the server is starting
+    wait_for_child(proc)  # the server is starting
     proc.send_signal(signal.SIGINT)
     code, out, err = finish(proc)
     assert (code, out) == (130, "")

@@ -17,41 +17,13 @@ from typing import Any, TextIO
 
 import click
 
+from .. import output
 from .runtime import Globals, global_command, run_engine
-
-
-def _extra_lines(bundle: dict[str, Any]) -> list[str]:
-    facts = bundle.get("facts") or {}
-    edits = bundle.get("edits") or {}
-    lines: list[str] = []
-    prep = facts.get("prepareRename")
-    if prep and (bundle.get("request") or {}).get("cmd") == "prepare-rename":
-        r = prep["range"]
-        lines.append(f"{prep['path']}:{r[0] + 1}:{r[1] + 1}  renameable: {prep['placeholder']!r}")
-    for a in facts.get("actions") or []:
-        how = "edit" if a["hasEdit"] else f"command {a['command']}" if a["command"] else "resolve"
-        lines.append(f"[{a['index']}] {a['kind'] or '-'}: {a['title']} ({how})")
-    if "actions" in facts and not facts["actions"]:
-        lines.append("no code actions here")
-    for c in edits.get("unrenamedCandidates") or []:
-        r = c["range"]
-        lines.append(f"unrenamed candidate ({c['kind']}): {c['path']}:{r[0] + 1}:{r[1] + 1}")
-    for c in edits.get("removedComments") or []:
-        r = c["range"]
-        what = f"pragma {c['pragma']!r}" if c.get("pragma") else "comment"
-        lines.append(f"WARNING: removes {what}: {c['path']}:{r[0] + 1}:{r[1] + 1}  {c['text']}")
-    for key in ("predictedDiagnostics", "observedDiagnostics"):
-        if key in facts:
-            b, a = facts[key]["before"], facts[key]["after"]
-            lines.append(f"{'predicted' if key[0] == 'p' else 'observed'} errors: {b['errors']} -> {a['errors']}")
-    if bundle.get("processReward"):
-        lines.append(f"processReward r={bundle['processReward']['r']}")
-    return lines
 
 
 def run_mutation(g: Globals, cmd: str, selector: str, args: dict[str, Any]) -> int:
     """Run one mutating command like any engine command; its summary adds the mutation's lines."""
-    return run_engine(g, cmd, selector, args, extra_lines=_extra_lines)
+    return run_engine(g, cmd, selector, args, extra_lines=output.mutation_lines)
 
 
 @global_command("prepare-rename")

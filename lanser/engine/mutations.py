@@ -407,7 +407,7 @@ async def _actions(req: Request, ctx: Context) -> None:
     pairs.sort(key=_action_key)
     listing = [{"index": i, **e} for i, (e, _) in enumerate(pairs)]
     ctx.facts = {"actions": listing, "diagnostics": N.diagnostics({rel: in_range}),
-                 "scope": {"path": rel, "range": list(res.range), "kind": kind}, "provenance": "lsp"}
+                 "scope": {"path": rel, "range": list(res.range), "kind": "range", "only": kind}, "provenance": "lsp"}
     if index is None:
         return
     if not isinstance(index, int) or not 0 <= index < len(pairs):
