@@ -76,7 +76,7 @@ _GLOBAL_LINE = ("-w/--workspace DIR, --server, --index-io, --json, --verbose, --
 # Modules under lanser/commands that add commands to the group (each has COMMANDS).  The
 # group imports them in this order until it finds the command asked for, so the commands a
 # daemon can answer come first: finding them imports nothing heavy.
-COMMAND_MODULES = ["navigate", "mutate", "daemon", "doctor", "reward", "trace", "batch", "schema"]
+COMMAND_MODULES = ["navigate", "mutate", "daemon", "doctor", "reward", "trace", "batch", "schema", "serve"]
 
 
 class Globals:
