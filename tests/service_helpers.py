@@ -4,6 +4,7 @@ the API scenarios both pools must pass."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -67,9 +68,22 @@ def snapshot(root: Path) -> dict[str, bytes]:
 _CLI: dict[str, list[bytes]] = {}
 
 
+def content_key(root: Path) -> str:
+    """A digest of a tree's files and links (records do not depend on where the tree is)."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            h.update(f"L {rel} {os.readlink(p)}\n".encode())
+        elif p.is_file():
+            h.update(f"F {rel} {hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
 def cli_lines(ws: Path, steps: list[dict[str, Any]], tmp: Path, *extra: str) -> list[bytes]:
-    """What ``lanser reward --in-memory`` prints for ``steps`` on ``ws`` (one line a record)."""
-    key = json.dumps([str(ws), steps, extra], sort_keys=True)
+    """What ``lanser reward --in-memory`` prints for ``steps`` on ``ws`` (one line a record),
+    computed once per tree content (shared by the local and the Ray tests)."""
+    key = json.dumps([content_key(ws), steps, extra], sort_keys=True)
     if key not in _CLI:
         path = tmp / f"steps-{len(_CLI)}.jsonl"
         path.write_text("".join(json.dumps(s) + "\n" for s in steps), encoding="utf-8")
@@ -97,8 +111,10 @@ def make_git_repo(src: Path, dest: Path) -> str:
 class Service:
     """``lanser serve --port 0`` as a real process; stopped with SIGTERM (then SIGKILL)."""
 
-    def __init__(self, tmp: Path, *args: str, token: str | None = TOKEN, ready_timeout: float = 120) -> None:
+    def __init__(self, tmp: Path, *args: str, token: str | None = TOKEN, ready_timeout: float = 120,
+                 env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.env = env or {}
         self.args = args
         self.token = token
         self.ready_timeout = ready_timeout
@@ -107,7 +123,7 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Service":
-        env = {**os.environ}
+        env = {**os.environ, **self.env}
         if self.token:
             env["LANSER_SERVE_TOKEN"] = self.token
         self.log = open(self.log_path, "wb")

@@ -135,7 +135,7 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
             sock.close()
             output.error(UnsupportedCap(f"--ray needs the ray extra: pip install 'lanser[ray]' ({exc})"))
             return UnsupportedCap.exit_code
-        ray_backend.connect(None if ray == "local" else ray)
+        ray_info = ray_backend.connect(None if ray == "local" else ray)
 
         def make_worker(wid: str, cfg: dict[str, Any], lost: Any) -> Any:
             return ray_backend.RayWorker(wid, cfg, lost, num_cpus=ray_actor_cpus)
@@ -144,6 +144,8 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
             ray_backend.disconnect()
 
     pool = Pool(config, make_worker)
+    if ray is not None:
+        pool.ray_address = ray_info.get("address") or (None if ray == "local" else ray)
     mode = f"Ray ({'local, 127.0.0.1' if ray == 'local' else ray})" if ray else "local worker processes"
 
     async def started() -> None:

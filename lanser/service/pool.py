@@ -146,6 +146,7 @@ class Pool:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self.closed = False
+        self.ray_address: str | None = None  # the Ray cluster's GCS address (--ray), for /v1/pool
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -655,6 +656,7 @@ class Pool:
         """``GET /v1/pool``: workers, runners (with their server's pid) and bases."""
         return {
             "mode": "ray" if self.config.ray is not None else "local",
+            "ray": self.ray_address,
             "workers": [{"id": w.id, "kind": w.kind, "pid": w.pid, "alive": w.alive,
                          "rss": self.worker_rss.get(w.id, 0),
                          "runners": sorted(r.id for r in self.runners.values() if r.worker is w)}

@@ -9,7 +9,9 @@ and rebuilds its sessions elsewhere by replay.
 interface by default, so ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is set before it starts
 (Ray then takes 127.0.0.1 as the node's address, and every listener binds there) and the node
 address is given as 127.0.0.1.  ``connect(ADDRESS)`` joins an existing cluster as a driver;
-the actors then run wherever the cluster places them, so the repositories and directories
+the actors then run wherever the cluster places them (a cluster with Ray's token
+authentication wants ``RAY_AUTH_MODE=token`` and its token in ``lanser serve``'s environment,
+as any Ray driver does), so the repositories and directories
 named as bases must exist at the same paths on every node (a shared file system, or the
 same checkout everywhere), and lanser must be installed in the nodes' Python.
 """
@@ -19,24 +21,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 from typing import Any, Callable
 
 from .transport import WorkerHandle, WorkerLost
 
 _ACTOR: Any = None
+_TEMP: list[str] = []  # the session directory of a Ray instance we started (removed on disconnect)
 
 
 def connect(address: str | None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """``ray.init``: a new local instance on loopback (``address`` None) or an existing cluster."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is None or address.startswith(("127.", "localhost")):
+        # a cluster on this machine only: every listener on loopback (read when ray is
+        # imported, so set before)
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
     if ray.is_initialized():
         return {"address": None, "local": address is None}
     if address is None:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         temp = tempfile.mkdtemp(prefix="lanser-ray-")
+        _TEMP.append(temp)
         ctx = ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                        configure_logging=False, namespace="lanser", _node_ip_address="127.0.0.1",
                        _temp_dir=temp)
@@ -51,6 +59,8 @@ def disconnect() -> None:
 
         if ray.is_initialized():
             ray.shutdown()
+    while _TEMP:
+        shutil.rmtree(_TEMP.pop(), ignore_errors=True)
 
 
 class LanserWorkerActor:
