@@ -191,6 +191,20 @@ def test_short_queues_never_add_servers(tmp_path: Path) -> None:
     run(ServiceConfig(stats_interval=30), world, body)
 
 
+def test_sessions_opened_together_share_one_server_and_the_bounds_hold(tmp_path: Path) -> None:
+    world = World(start_delay=0.1)
+    bs = base_dirs(tmp_path, 3)
+
+    async def body(pool: Pool) -> None:
+        opened = await asyncio.gather(*(pool.open_session({"base": b}) for b in bs for _ in range(5)),
+                                      return_exceptions=True)
+        busy = [o for o in opened if isinstance(o, Busy)]
+        assert len(busy) == 5 and len(pool.sessions) == 10  # the third base found no room
+        assert len(pool.runners) == 2 and pool.counters["server_starts"] == 2
+
+    run(ServiceConfig(max_servers=2, stats_interval=30), world, body)
+
+
 def test_full_queue_is_busy_with_retry_after_and_nothing_is_taken(tmp_path: Path) -> None:
     world = World(step_delay=0.2)
     (b,) = base_dirs(tmp_path, 1)

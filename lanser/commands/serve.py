@@ -64,7 +64,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--scale-queue", type=click.IntRange(min=1), default=16, show_default=True,
               help="A server with this many pending steps gets a sibling on the same base.")
 @click.option("--step-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-              help="Seconds a step may run (then 504, not recorded, the server replaced).")
+              help="Seconds a step may run (then 504, not recorded, the server replaced); also each "
+                   "server request's timeout unless the global --timeout is given.")
 @click.option("--session-ttl", type=click.FloatRange(min=0, min_open=True), default=1800.0, show_default=True,
               help="Seconds a session may stay idle before it is closed.")
 @click.option("--max-sessions", type=click.IntRange(min=1), default=4096, show_default=True)
@@ -114,7 +115,7 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
                                memory_budget_mb=memory_budget, queue_size=queue_size, scale_queue=scale_queue,
                                step_timeout=step_timeout, session_ttl=session_ttl, max_sessions=max_sessions,
                                max_steps=max_steps, max_body=max_body, python=g.get("python"),
-                               server=g.get("server", "pyright"), timeout=g.get("timeout", 30.0),
+                               server=g.get("server", "pyright"), timeout=g.get("timeout"),
                                cache_dir=cache_dir, ray=ray, ray_actor_cpus=ray_actor_cpus)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -39,7 +39,7 @@ class ServiceConfig:
     start_timeout: float = 600.0         # seconds a server may take to start and check its base
     python: str | None = None            # interpreter whose environment the servers resolve imports in
     server: str = "pyright"
-    timeout: float = 30.0                # per LSP request, as the CLI's --timeout
+    timeout: float | None = None         # per LSP request, as the CLI's --timeout (None: step_timeout)
     cache_dir: str | None = None         # where git bases are materialised (default: a temp dir)
     ray: str | None = None               # None: local worker processes; "local" or an address: Ray
     ray_actor_cpus: float = 1.0
@@ -51,7 +51,7 @@ class ServiceConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("step_timeout", "session_ttl", "start_timeout", "timeout", "stats_interval"):
-            if not float(getattr(self, name)) > 0:
+            if getattr(self, name) is not None and not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")

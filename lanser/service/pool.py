@@ -77,6 +77,7 @@ class Base:
     runners: list["RunnerSlot"] = field(default_factory=list)
     sessions: int = 0
     scaling: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # choosing or starting its runner
 
 
 @dataclass(eq=False)
@@ -132,6 +133,7 @@ class Pool:
         self._worker_ids = itertools.count(1)
         self._runner_ids = itertools.count(1)
         self._spawn_lock = asyncio.Lock()
+        self._runner_lock = asyncio.Lock()
         self._own_cache = config.cache_dir is None
         self.cache_dir = config.cache_dir or tempfile.mkdtemp(prefix="lanser-bases-")
         self.total_pending = 0
@@ -173,7 +175,8 @@ class Pool:
     @property
     def worker_config(self) -> dict[str, Any]:
         c = self.config
-        return {"cacheDir": self.cache_dir, "python": c.python, "server": c.server, "timeout": c.timeout}
+        return {"cacheDir": self.cache_dir, "python": c.python, "server": c.server,
+                "timeout": c.timeout if c.timeout is not None else c.step_timeout}
 
     # -- sessions ------------------------------------------------------------------------------
     async def open_session(self, body: Any) -> dict[str, Any]:
@@ -347,7 +350,8 @@ class Pool:
         for _ in range(MAX_ATTEMPTS):
             slot = sess.runner
             if slot is None or slot.state == "dead":
-                slot = self._choose(sess.base) or await self._new_runner(sess.base)
+                async with sess.base.lock:  # sessions opened together share the runner one of them starts
+                    slot = self._choose(sess.base) or await self._new_runner(sess.base)
                 self._attach(sess, slot)
             await asyncio.shield(slot.ready)  # a runner that cannot start: its error, to the client
             if sess.placed and slot.state != "dead":
@@ -411,7 +415,8 @@ class Pool:
 
         async def go() -> None:
             try:
-                new = await self._new_runner(base, idle_only=True)
+                async with base.lock:
+                    new = await self._new_runner(base, idle_only=True)
                 self.counters["scale_outs"] += 1
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(new.ready)
@@ -440,6 +445,10 @@ class Pool:
         return min(cands, key=lambda r: (bool(r.sessions), r.last_used)) if cands else None
 
     async def _new_runner(self, base: Base, *, idle_only: bool = False) -> RunnerSlot:
+        async with self._runner_lock:  # one at a time: the bounds hold however many arrive together
+            return await self._new_runner_locked(base, idle_only=idle_only)
+
+    async def _new_runner_locked(self, base: Base, *, idle_only: bool) -> RunnerSlot:
         while len(self.runners) >= self.config.max_servers or self._over_budget():
             reason = "max-servers" if len(self.runners) >= self.config.max_servers else "memory-budget"
             victim = self._victim(idle_only=idle_only)
