@@ -23,6 +23,9 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_serve.py --quick
+
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden.regenerate
 
