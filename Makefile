@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,serve,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py --n 5 --replay-n 40
 	$(BIN)/python benchmarks/bench_daemon.py --runs 1 --positions 5 --rounds 1
 	$(BIN)/python benchmarks/check_affected.py --steps 8
+	$(BIN)/python benchmarks/bench_serve.py --quick
+	$(BIN)/python benchmarks/bench_mcp.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

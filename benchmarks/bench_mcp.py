@@ -40,8 +40,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import (Position, Stopwatch, copy_installed_package, identifier_positions,  # noqa: E402
-                    machine, machine_line, median_ms, ratio)
+from common import (  # noqa: E402
+    Position,
+    Stopwatch,
+    copy_installed_package,
+    identifier_positions,
+    machine,
+    machine_line,
+    median_ms,
+    ratio,
+)
 
 PACKAGE = "click"
 FILE = "click/core.py"
@@ -140,7 +148,8 @@ def main() -> int:
     n = len(result["samples"]["mcp"])
     print(f"workspace: {PACKAGE} copied from site-packages; positions: {len(positions)} in {FILE}; "
           f"daemon without memo (every request reaches the server)")
-    print(f"warm `definition`, median ms per request ({ns.rounds} rounds x {len(positions)} positions = {n} calls a side)")
+    print(f"warm `definition`, median ms per request ({ns.rounds} rounds x {len(positions)} positions "
+          f"= {n} calls a side)")
     print(f"    MCP (stdio, one session, call_tool)     {mcp_ms:8.2f}")
     print(f"    SDK through the daemon (daemon=True)    {sdk_ms:8.2f}")
     print(f"    lanser def --json process, warm daemon  {cli_ms:8.1f}   ({len(cli)} runs)")

@@ -31,7 +31,7 @@ from .errors import InternalError, LanserError
 # Modules under lanser/commands that add commands to the group (each has COMMANDS).  The
 # group imports them in this order until it finds the command asked for, so the commands a
 # daemon can answer come first: finding them imports nothing heavy.
-COMMAND_MODULES = ["navigate", "mutate", "daemon", "doctor", "reward", "trace", "batch", "schema", "mcp"]
+COMMAND_MODULES = ["navigate", "mutate", "daemon", "doctor", "reward", "trace", "batch", "schema", "mcp", "serve"]
 
 
 class LazyGroup(click.Group):

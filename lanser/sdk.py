@@ -12,6 +12,9 @@ request).  In-process clients own a :class:`~lanser.daemon.service.Service`:
 one warm server, disk-change checks before every answer, single-flight and a
 memo.  Daemon clients keep one connection to the shared daemon, which is
 started if absent and outlives the client (``lanser daemon stop`` ends it).
+
+``RewardServiceClient`` (and its asyncio twin) talks to ``lanser serve``, the reward service:
+``open_session``, ``step``, ``records``, ``close``, ``score`` (lanser/service/client.py).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from .daemon import client as C
 from .daemon.paths import Identity, files_for
 from .errors import LanserError
 from .options import DEFAULT_SERVER
+from .service.client import AsyncRewardServiceClient, RewardServiceClient, ServiceError
 
 R = TypeVar("R")
 
-__all__ = ["AsyncLanserClient", "SyncLanserClient"]
+__all__ = ["AsyncLanserClient", "AsyncRewardServiceClient", "RewardServiceClient", "ServiceError",
+           "SyncLanserClient"]
 
 
 def _options(workspace: str, server: str, python: str | None, extra: dict[str, Any]) -> dict[str, Any]:

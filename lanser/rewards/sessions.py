@@ -38,6 +38,7 @@ class Trajectory:
     state: RunnerState
     records: list[Record] = field(default_factory=list)
     steps: list[Any] = field(default_factory=list)  # every step as given (to rebuild the session)
+    options: RewardOptions | None = None  # this session's scoring (None: the runner's)
 
 
 def as_item(step: Mapping[str, Any] | Step | BadLine, line: int) -> Step | BadLine:
@@ -60,6 +61,7 @@ class SharedRunner:
             raise ValueError("a shared runner runs in memory")
         self.engine = Engine(engine_options or Options(workspace=workspace))
         self.runner = TrajectoryRunner(self.engine, opts)
+        self._options = opts
         self.sessions: dict[str, Trajectory] = {}
         self._initial: RunnerState | None = None
         self._current: str | None = None
@@ -68,7 +70,8 @@ class SharedRunner:
 
     @property
     def options(self) -> RewardOptions:
-        return self.runner.options
+        """The runner's default scoring (sessions may have their own)."""
+        return self._options
 
     async def start(self) -> None:
         async with self._lock:
@@ -76,14 +79,18 @@ class SharedRunner:
                 await self.runner.start()
                 self._initial = self.runner.save_state()
 
-    def open(self, session_id: str | None = None) -> str:
-        """A new session at the base; returns its id."""
+    def open(self, session_id: str | None = None, options: RewardOptions | None = None) -> str:
+        """A new session at the base; returns its id.  ``options``: the session's own scoring
+        (severities, scope, weights, ...), which only shape its records: the server, the files
+        and the diagnostics are the same whatever they are.  Must be in memory."""
         if self._initial is None:
             raise RuntimeError("start() the shared runner first")
+        if options is not None and not options.in_memory:
+            raise ValueError("a shared runner runs in memory")
         sid = session_id or f"s{next(self._ids)}"
         if sid in self.sessions:
             raise ValueError(f"session {sid!r} exists")
-        self.sessions[sid] = Trajectory(sid, self._initial)
+        self.sessions[sid] = Trajectory(sid, self._initial, options=options)
         return sid
 
     def get(self, session_id: str) -> Trajectory:
@@ -100,6 +107,7 @@ class SharedRunner:
             if self._current != session_id:
                 self.runner.load_state(traj.state)
                 self._current = session_id
+            self.runner.options = traj.options or self._options
             record = await self.runner.run_step(item)
             traj.state = self.runner.save_state()
         traj.steps.append(step)

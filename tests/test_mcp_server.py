@@ -28,9 +28,6 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, run_cli
-
-mcp = pytest.importorskip("mcp")
-
 from jsonschema import Draft202012Validator
 from mcp import Client, StdioServerParameters
 
