@@ -49,8 +49,8 @@ def test_interleaved_sessions_equal_separate_in_memory_runs(tmp_path):
     base = snapshot(ws)
     expected = [cli_records(ws, t, tmp_path, f"t{i}") for i, t in enumerate(TRAJECTORIES)]
 
-    async def go(seed: int) -> tuple[list[list[str]], dict[str, Any]]:
-        shared = SharedRunner(str(ws), RewardOptions(in_memory=True))
+    async def go(seed: int, keep: bool = True) -> tuple[list[list[str]], dict[str, Any]]:
+        shared = SharedRunner(str(ws), RewardOptions(in_memory=True), keep_history=keep)
         try:
             await shared.start()
             ids = [shared.open() for _ in TRAJECTORIES]
@@ -64,6 +64,8 @@ def test_interleaved_sessions_equal_separate_in_memory_runs(tmp_path):
                 step = pending[i].pop(0)
                 rec = await shared.step(ids[i], step)
                 got[i].append(json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+            if not keep:  # only the state is kept; the step numbers still count
+                assert all(not shared.get(sid).steps and not shared.get(sid).records for sid in ids)
             closed = shared.close(ids[2], "min")
             return got, closed
         finally:
@@ -75,4 +77,9 @@ def test_interleaved_sessions_equal_separate_in_memory_runs(tmp_path):
             assert [json.loads(x) for x in got[i]] == [json.loads(x) for x in expected[i]], (seed, i)
         rs = [json.loads(x)["processReward"]["r"] for x in expected[2]]
         assert closed["return"] == min(rs) and closed["steps"] == len(rs)
+    # the reward service's workers keep no history (the router has it): the same records
+    got, closed = asyncio.run(go(3, keep=False))
+    for i in range(len(TRAJECTORIES)):
+        assert [json.loads(x) for x in got[i]] == [json.loads(x) for x in expected[i]], i
+    assert closed["steps"] == 0 and closed["records"] == []
     assert snapshot(ws) == base

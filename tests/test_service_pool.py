@@ -14,7 +14,7 @@ import pytest
 from lanser.commands.reward import reward_options
 from lanser.errors import BadInput, LsTimeout, NotFound, ReplayMismatch
 from lanser.service.config import ServiceConfig
-from lanser.service.pool import Busy, Pool
+from lanser.service.pool import Busy, Pool, pack_step, unpack_step
 from lanser.service.requests import options_json, parse_base, parse_options
 from lanser.service.transport import WorkerHandle, WorkerLost
 
@@ -372,3 +372,14 @@ def test_bases_are_absolute_directories_or_commits(tmp_path: Path) -> None:
         parse_base({"repo": str(d), "base": "-x"})
     with pytest.raises(NotFound):
         parse_base({"repo": str(d), "base": "HEAD"})  # not a repository
+
+
+def test_router_keeps_steps_packed() -> None:
+    """A large step (a whole file) is kept deflated, a small one as it is; both come back equal."""
+    small = {"op": "query", "cmd": "diag", "selector": "a.py"}
+    large = {"op": "write", "path": "big.py", "content": "x = 1  # é\U0001F600\n" * 2000}
+    for step in (small, large):
+        packed = pack_step(step)
+        assert unpack_step(packed) == step
+    assert pack_step(small)[:1] == b"j" and pack_step(large)[:1] == b"z"
+    assert len(pack_step(large)) < len(json.dumps(large)) // 10

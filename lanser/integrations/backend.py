@@ -11,12 +11,9 @@
   ever written to the base).  Its records are byte-identical to ``lanser reward
   --in-memory`` on the same steps.  It also hands back each step's bundle, so a
   query step's answer (``facts``) reaches the agent.
-- :class:`HttpBackend` speaks the reward service's API (``lanser serve``,
-  issue 14): ``POST /v1/sessions {repo, base, options}``, ``POST
-  /v1/sessions/{id}/steps``, ``GET /v1/sessions/{id}``, ``DELETE
-  /v1/sessions/{id}``, ``POST /v1/score``, with the standard library only.
-  A 429 is retried after its ``Retry-After`` (bounded).  The service returns
-  records, not bundles: a query step's observation then carries the record only.
+- :class:`HttpBackend` uses the reward service (``lanser serve``) through its one
+  client, :mod:`lanser.service.client`.  The service returns records, not
+  bundles: a query step's observation then carries the record only.
 
 Frameworks call from synchronous code (SkyRL's ``env.step``, TRL's tools) and
 from their own event loops (verl, OpenRLHF).  :class:`RewardClient` runs a
@@ -32,9 +29,6 @@ import asyncio
 import atexit
 import json
 import threading
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, TypeVar, runtime_checkable
@@ -131,120 +125,65 @@ class InProcessBackend:
         await self.shared.aclose()
 
 
-class ServiceError(RuntimeError):
-    """The reward service answered with an error (status and body kept)."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"reward service answered HTTP {status}: {body}")
-        self.status = status
-        self.body = body
-
-
 class HttpBackend:
-    """The reward service over HTTP (see the module docstring).
+    """The reward service (``lanser serve``) as a backend: a thin async face on
+    :class:`lanser.service.client.AsyncRewardServiceClient`, the one HTTP client of the
+    service (keep-alive, 429 retried after ``Retry-After`` for up to ``retry_busy`` seconds,
+    errors as :class:`~lanser.service.client.ServiceError` with the contract's code).
 
-    ``repo``/``base``/``options`` are sent when a session opens (``base``: a
-    commit of ``repo``, or a directory).  ``token``: sent as ``Authorization:
-    Bearer``.  Response shapes accepted: a session id under ``id`` or
-    ``session``; records as a list or under ``records``.
+    ``repo``/``base``/``options`` are sent when a session opens: ``base`` is a commit of
+    ``repo``, or (``repo`` alone) ``repo`` is a directory used as it is.  ``options`` are the
+    service's option keys (``clip``, ``diagTerm``, ``weights``, ...).
     """
 
     def __init__(self, url: str, *, repo: str, base: str | None = None,
                  options: Mapping[str, Any] | None = None, token: str | None = None,
-                 timeout: float = 120.0, retries_429: int = 20) -> None:
-        self.url = url.rstrip("/")
+                 timeout: float = 600.0, retry_busy: float = 120.0) -> None:
+        from ..service.client import AsyncRewardServiceClient
+
+        self.client = AsyncRewardServiceClient(url, token=token, timeout=timeout, retry_busy=retry_busy)
         self.repo = repo
         self.base = base
         self.options = dict(options or {})
-        self.token = token
-        self.timeout = timeout
-        self.retries_429 = retries_429
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        for attempt in range(self.retries_429 + 1):
-            req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    raw = resp.read()
-                    return json.loads(raw) if raw else None
-            except urllib.error.HTTPError as exc:
-                raw = exc.read()
-                try:
-                    payload = json.loads(raw) if raw else None
-                except ValueError:
-                    payload = raw.decode("utf-8", errors="replace")
-                if exc.code == 429 and attempt < self.retries_429:
-                    time.sleep(_retry_after(exc.headers.get("Retry-After")))
-                    continue
-                raise ServiceError(exc.code, payload) from None
-        raise AssertionError("unreachable")
-
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        return await asyncio.to_thread(self._request, method, path, body)
-
-    def _session_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"repo": self.repo, "options": self.options}
-        if self.base is not None:
-            body["base"] = self.base
-        return body
+    def _where(self) -> tuple[str, str | None]:
+        """(base, repo) as the service takes them."""
+        return (self.base, self.repo) if self.base is not None else (self.repo, None)
 
     async def start(self) -> None:
         return None
 
     async def open(self) -> str:
-        answer = await self._call("POST", "/v1/sessions", self._session_body())
-        sid = answer.get("id", answer.get("session")) if isinstance(answer, dict) else answer
-        if not isinstance(sid, str):
-            raise ServiceError(200, answer)
-        return sid
+        base, repo = self._where()
+        return await self.client.open_session(base, repo, self.options)
 
     async def step(self, session: str, step: Mapping[str, Any]) -> Record:
-        record = await self._call("POST", f"/v1/sessions/{_quote(session)}/steps", dict(step))
-        if isinstance(record, dict) and "record" in record and "processReward" not in record:
-            record = record["record"]
-        return record
+        return await self.client.step(session, dict(step))
 
     async def step_with_bundle(self, session: str, step: Mapping[str, Any]) -> StepAnswer:
         return StepAnswer(await self.step(session, step))
 
     async def records(self, session: str) -> list[Record]:
-        return _records(await self._call("GET", f"/v1/sessions/{_quote(session)}"))
+        return await self.client.records(session)
 
     async def close(self, session: str, mode: str = "sum") -> dict[str, Any]:
-        answer = await self._call("DELETE", f"/v1/sessions/{_quote(session)}?aggregate={_quote(mode)}")
-        return answer if isinstance(answer, dict) else {"return": answer}
+        """The service closes with the session's own aggregate; ``mode`` is applied here to
+        the records it returns (the same :func:`~lanser.rewards.records.aggregate`)."""
+        from ..rewards.records import aggregate
+
+        answer = await self.client.close(session)
+        records = list(answer.get("records") or [])
+        final = aggregate(records, mode) if records else []
+        return {**answer, "aggregate": mode, "steps": len(final),
+                "return": final[0]["return"] if final else 0.0, "records": final}
 
     async def score(self, steps: Iterable[Mapping[str, Any]]) -> list[Record]:
-        body = {**self._session_body(), "steps": [dict(s) for s in steps]}
-        return _records(await self._call("POST", "/v1/score", body))
+        base, repo = self._where()
+        answer = await self.client.score([dict(s) for s in steps], base, repo, self.options)
+        return list(answer.get("records") or [])
 
     async def shutdown(self) -> None:
-        return None
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return min(max(float(value or 1.0), 0.05), 30.0)
-    except ValueError:
-        return 1.0
-
-
-def _records(answer: Any) -> list[Record]:
-    if isinstance(answer, dict):
-        answer = answer.get("records", [])
-    return list(answer or [])
+        await asyncio.to_thread(self.client.sync.close_connections)
 
 
 class RewardClient:
@@ -376,5 +315,5 @@ def shutdown_shared() -> None:
 atexit.register(shutdown_shared)
 
 
-__all__ = ["HttpBackend", "InProcessBackend", "RewardBackend", "RewardClient", "ServiceError", "StepAnswer",
+__all__ = ["HttpBackend", "InProcessBackend", "RewardBackend", "RewardClient", "StepAnswer",
            "backend_key", "shared_client", "shutdown_shared"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from ..rewards.formula import AGGREGATES
 from .actions import parse_actions
@@ -171,20 +171,21 @@ def _strings(payload: Mapping[str, Any], key: str, n: int | None) -> list[Any]:
 
 def make_get_reward(*, repo: str | None = None, url: str | None = None, base: str | None = None,
                     options: Mapping[str, Any] | None = None, aggregate: str = "sum",
-                    client_for_target: Callable[[dict[str, Any]], RewardClient] | None = None,
-                    ) -> Callable[[Mapping[str, Any]], Any]:
+                    scorer: Callable[[dict[str, Any], list[Any]], Awaitable[list[dict[str, Any]]]] | None = None,
+                    ) -> Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]:
     """The ``POST /get_reward`` handler: ``await handler(payload) -> {"rewards", "scores", "extra_logs"}``.
 
-    ``repo``/``base``: the default target when a label names none; ``client_for_target``
-    overrides how a target (``{"repo", "base"}``) becomes a reward client (the service
-    passes its own pool)."""
+    ``repo``/``base``: the default target when a label names none; ``scorer(target, steps)``
+    overrides how a target (``{"repo", "base"}``) scores a trajectory (``lanser serve`` passes
+    its own pool; by default a shared reward client of the target scores it)."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
 
-    def client(target: dict[str, Any]) -> RewardClient:
-        if client_for_target is not None:
-            return client_for_target(target)
-        return client_for(target.get("repo"), url=url, base=target.get("base"), options=options)
+    async def score(target: dict[str, Any], steps: list[Any]) -> list[dict[str, Any]]:
+        if scorer is not None:
+            return await scorer(target, steps)
+        client: RewardClient = client_for(target.get("repo"), url=url, base=target.get("base"), options=options)
+        return await client.ascore(steps)
 
     async def get_reward(payload: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(payload, Mapping):
@@ -202,7 +203,7 @@ def make_get_reward(*, repo: str | None = None, url: str | None = None, base: st
             if not target.get("repo"):
                 raise BadPayload("/get_reward: no repository (a label names it, or the handler's repo)")
             steps = [a.step for a in parse_actions(response) if a.step is not None]
-            records = await client(target).ascore(steps) if steps else []
+            records = await score(target, steps) if steps else []
             rs = [float(r["processReward"]["r"]) for r in records]
             rewards.append((min(rs) if aggregate == "min" else sum(rs)) if rs else 0.0)
             logs["lanser_steps"].append(float(len(records)))

@@ -38,6 +38,7 @@ class Trajectory:
     state: RunnerState
     records: list[Record] = field(default_factory=list)
     steps: list[Any] = field(default_factory=list)  # every step as given (to rebuild the session)
+    taken: int = 0  # steps run (the next step's line number is taken + 1)
     options: RewardOptions | None = None  # this session's scoring (None: the runner's)
 
 
@@ -55,7 +56,10 @@ class SharedRunner:
     """One warm server for one base, shared by many sessions (see the module docstring)."""
 
     def __init__(self, workspace: str, options: RewardOptions | None = None, *,
-                 engine_options: Options | None = None) -> None:
+                 engine_options: Options | None = None, keep_history: bool = True) -> None:
+        """``keep_history=False``: a session keeps only its state, not its steps and records
+        (the reward service's router keeps those; a worker holding them too would double a
+        long session's memory); :meth:`close` then returns no records."""
         opts = options or RewardOptions(in_memory=True)
         if not opts.in_memory:
             raise ValueError("a shared runner runs in memory")
@@ -67,6 +71,7 @@ class SharedRunner:
         self._current: str | None = None
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
+        self.keep_history = keep_history
 
     @property
     def options(self) -> RewardOptions:
@@ -102,7 +107,7 @@ class SharedRunner:
     async def step(self, session_id: str, step: Mapping[str, Any] | Step | BadLine) -> Record:
         """Run one step of a session and return its record."""
         traj = self.get(session_id)
-        item = as_item(step, len(traj.steps) + 1)
+        item = as_item(step, traj.taken + 1)
         async with self._lock:
             if self._current != session_id:
                 self.runner.load_state(traj.state)
@@ -110,17 +115,17 @@ class SharedRunner:
             self.runner.options = traj.options or self._options
             record = await self.runner.run_step(item)
             traj.state = self.runner.save_state()
-        traj.steps.append(step)
-        traj.records.append(record)
+        traj.taken += 1
+        if self.keep_history:
+            traj.steps.append(step)
+            traj.records.append(record)
         return record
 
     async def score(self, steps: Iterable[Mapping[str, Any] | Step]) -> list[Record]:
         """A whole trajectory in a fresh session (closed afterwards)."""
         sid = self.open()
         try:
-            for s in steps:
-                await self.step(sid, s)
-            return list(self.get(sid).records)
+            return [await self.step(sid, s) for s in steps]
         finally:
             self.close(sid)
 

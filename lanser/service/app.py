@@ -5,6 +5,9 @@
     GET    /v1/sessions/{id}                                       -> {"records": [...], ...}
     DELETE /v1/sessions/{id}                                       -> the final aggregate; frees it
     POST   /v1/score                 {repo?, base, options?, steps} -> every record at once
+    POST   /get_reward               OpenRLHF's remote reward model: {query, prompts, labels}
+                                     -> {"rewards", "scores", "extra_logs"} (each query's actions
+                                     scored as one trajectory, summed; a label names the repo)
     GET    /v1/pool                  workers, servers (with pids), bases, counters
     GET    /healthz                  {"status": "ok", ...} (no token needed)
     GET    /metrics                  Prometheus text format
@@ -43,6 +46,7 @@ from starlette.routing import Route
 
 from ..bundles.canonical import canonical_bytes
 from ..errors import BadInput, FsPermissions, InternalError, LanserError, NotFound
+from ..integrations.openrlhf import BadPayload, make_get_reward
 from .pool import Busy, Pool
 
 STATUS: dict[str, int] = {
@@ -197,6 +201,19 @@ def create_app(pool: Pool, *, token: str | None = None, max_body: int | None = N
     async def score(request: Request) -> Response:
         return json_response(await pool.score(await read_json(request)))
 
+    async def score_on_pool(target: dict[str, Any], steps: list[Any]) -> list[dict[str, Any]]:
+        where = {"repo": target["repo"], "base": target["base"]} if target.get("base") else {"base": target["repo"]}
+        answer = await pool.score({**where, "steps": steps})
+        return list(answer["records"])
+
+    reward_model = make_get_reward(scorer=score_on_pool)
+
+    async def get_reward(request: Request) -> Response:
+        try:
+            return json_response(await reward_model(await read_json(request)))
+        except BadPayload as exc:
+            raise BadInput(str(exc)) from None
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -225,6 +242,7 @@ def create_app(pool: Pool, *, token: str | None = None, max_body: int | None = N
         Route("/v1/sessions/{sid}", route(delete_session), methods=["DELETE"]),
         Route("/v1/sessions/{sid}/steps", route(step), methods=["POST"]),
         Route("/v1/score", route(score), methods=["POST"]),
+        Route("/get_reward", route(get_reward), methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: not_found})  # type: ignore[dict-item]

@@ -43,6 +43,7 @@ import secrets
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -104,12 +105,24 @@ class Session:
     options: RewardOptions
     runner: RunnerSlot | None = None
     placed: bool = False  # open on ``runner`` with every step replayed
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[bytes] = field(default_factory=list)  # each step as JSON, zlib-packed when large (replay)
     records: list[str] = field(default_factory=list)  # canonical JSON, as the worker made it
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: int = 0
     last_used: float = field(default_factory=time.monotonic)
     broken: str | None = None
+
+
+def pack_step(step: dict[str, Any]) -> bytes:
+    """A step as the router keeps it for replay: JSON, deflated when large (a ``write`` carries a
+    whole file), so a session's memory is about what its edits add, not its files' size."""
+    data = orjson.dumps(step)
+    return b"z" + zlib.compress(data, 1) if len(data) > 2048 else b"j" + data
+
+
+def unpack_step(data: bytes) -> dict[str, Any]:
+    step: dict[str, Any] = orjson.loads(zlib.decompress(data[1:]) if data[:1] == b"z" else data[1:])
+    return step
 
 
 def _unknown_keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -331,7 +344,7 @@ class Pool:
                 ran = time.monotonic() - t0
             if env.get("ok"):
                 record: str = env["result"]["record"]
-                sess.steps.append(raw)
+                sess.steps.append(pack_step(raw))
                 sess.records.append(record)
                 slot.steps += 1
                 self.step_seconds = 0.9 * self.step_seconds + 0.1 * ran
@@ -361,7 +374,7 @@ class Pool:
                 if slot.state == "dead":
                     continue
                 params = {"runner": slot.id, "session": sess.id, "options": options_json(sess.options),
-                          "steps": sess.steps}
+                          "steps": [unpack_step(x) for x in sess.steps]}
                 try:
                     env = await slot.worker.call("replay", params,
                                                  timeout=self.config.step_timeout * (len(sess.steps) + 1))

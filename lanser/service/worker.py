@@ -158,7 +158,8 @@ class WorkerCore:
         spec = BaseSpec.from_json(base)
         path = await asyncio.get_running_loop().run_in_executor(None, base_dir, spec, self.cache_dir)
         shared = SharedRunner(str(path), engine_options=Options(
-            workspace=str(path), server=self.server, python=self.python, timeout=self.timeout))
+            workspace=str(path), server=self.server, python=self.python, timeout=self.timeout),
+            keep_history=False)  # the router keeps each session's steps and records
         self.runners[runner] = shared
         try:
             await shared.start()
