@@ -50,6 +50,7 @@ from common import machine_line  # noqa: E402
 
 from lanser.edits.diff import file_diff  # noqa: E402
 from lanser.engine import Engine, Options  # noqa: E402
+from lanser.fsutil import write_tree  # noqa: E402
 from lanser.pyright_cli import count_by_severity, run_pyright_json  # noqa: E402
 from lanser.rewards.overlay import OverlayWorkspace  # noqa: E402
 from lanser.rewards.runner import RewardOptions, TrajectoryRunner  # noqa: E402
@@ -201,14 +202,7 @@ class RepoResult:
 
 def materialize(base: Path, dest: Path, overlay: dict[str, bytes | None]) -> None:
     """``dest`` = ``base`` with ``overlay`` applied (only changed files are rewritten)."""
-    for rel, data in overlay.items():
-        path = dest / rel
-        if data is None:
-            if path.exists():
-                path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+    write_tree(dest, overlay)
 
 
 def cli_counts(ws: Path) -> tuple[dict[str, Any], float, float]:

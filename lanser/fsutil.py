@@ -129,3 +129,18 @@ class AtomicFile:
             self.commit()
         else:
             self.discard()
+
+
+def write_tree(dest: Path, files: dict[str, bytes | None]) -> None:
+    """Bring the files of ``dest`` named in ``files`` to the given bytes (None: removed).
+
+    For scratch copies (a trajectory's end state written into a clone to diff it, a
+    benchmark's tree checked by the CLI), not the workspace: no atomicity is promised."""
+    for rel, data in files.items():
+        path = dest / rel
+        if data is None:
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)

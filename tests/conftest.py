@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,6 +53,26 @@ def private_daemon_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def module_daemon_runtime(prefix: str) -> Iterator[Path]:
+    """A daemon runtime directory of one test module (short: a socket path has a length
+    limit); every daemon started in it is stopped at the end, and checked gone."""
+    from lanser.daemon import client as C
+    from lanser.daemon.paths import all_daemon_files
+
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp")) / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANSER_RUNTIME_DIR", str(path))
+        mp.delenv("LANSER_DAEMON", raising=False)
+        try:
+            yield path
+        finally:
+            if path.is_dir():  # no daemon outlives the module
+                pids = [C.stop(f) for f in all_daemon_files()]
+                assert all(p is None or not C.process_alive(p) for p in pids)
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def copy_fixture(name: str, dest: Path) -> Path:

@@ -20,20 +20,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, module_daemon_runtime, run_cli
 from jsonschema import Draft202012Validator
 from mcp import Client, StdioServerParameters
 
 from lanser.bundles.schema import errors as schema_errors
-from lanser.daemon import client as C
-from lanser.daemon.paths import all_daemon_files
 
 pytestmark = pytest.mark.server
 
@@ -51,17 +48,8 @@ WAIT = 120.0
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="lm", dir="/tmp")) / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LANSER_RUNTIME_DIR", str(path))
-        mp.delenv("LANSER_DAEMON", raising=False)
-        try:
-            yield path
-        finally:
-            if path.is_dir():  # no daemon outlives the module
-                pids = [C.stop(f) for f in all_daemon_files()]
-                assert all(p is None or not C.process_alive(p) for p in pids)
-            shutil.rmtree(path.parent, ignore_errors=True)
+    with module_daemon_runtime("lm") as path:
+        yield path
 
 
 def git_workspace(dest: Path) -> Path:

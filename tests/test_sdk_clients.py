@@ -9,15 +9,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import module_daemon_runtime
 
 from lanser import AsyncLanserClient, SyncLanserClient
 from lanser.daemon import client as C
-from lanser.daemon.paths import Identity, all_daemon_files, files_for
+from lanser.daemon.paths import Identity, files_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -29,17 +29,8 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="ls", dir="/tmp")) / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LANSER_RUNTIME_DIR", str(path))
-        mp.delenv("LANSER_DAEMON", raising=False)
-        try:
-            yield path
-        finally:
-            if path.is_dir():  # no daemon outlives the module
-                pids = [C.stop(f) for f in all_daemon_files()]
-                assert all(p is None or not C.process_alive(p) for p in pids)
-            shutil.rmtree(path.parent, ignore_errors=True)
+    with module_daemon_runtime("ls") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

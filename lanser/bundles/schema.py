@@ -43,9 +43,15 @@ def _validator(kind: str) -> Any:
 
 def errors(kind: str, instance: Any, limit: int = 5) -> list[str]:
     """Human messages for the first ``limit`` violations (empty when valid), best match first."""
+    return describe_errors(_validator(kind), instance, limit)
+
+
+def describe_errors(validator: Any, instance: Any, limit: int = 5) -> list[str]:
+    """What ``errors`` says, for any jsonschema validator (the MCP server's published
+    schemas are validated with their own)."""
     from jsonschema.exceptions import best_match
 
-    found = list(_validator(kind).iter_errors(instance))
+    found = list(validator.iter_errors(instance))
     if not found:
         return []
     first = best_match(found)

@@ -11,8 +11,8 @@ import os
 
 import click
 
-from ..cli import Globals, global_command
 from ..errors import NotFound, UnsupportedCap
+from .runtime import Globals, global_command
 
 DEFAULT_HOST = "127.0.0.1"
 

@@ -9,15 +9,15 @@ prometheus-client, ray) are imported only here, when the command runs.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from typing import Any
 
 import click
 
 from .. import output
-from ..cli import Globals, global_command
-from ..errors import BadInput, LanserError, UnsupportedCap
+from ..errors import LanserError, UnsupportedCap
+from ..net import listen
+from .runtime import Globals, global_command
 
 
 def _write_port_file(path: str, host: str, port: int) -> None:
@@ -26,20 +26,6 @@ def _write_port_file(path: str, host: str, port: int) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(f"{port}\n")
     os.replace(tmp, path)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 @global_command("serve")
@@ -122,7 +108,7 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
     if not config.loopback and not config.token:
         output.note(f"warning: listening on {host} without --token: anyone who reaches it can run steps")
     try:
-        sock = _bind(host, port)
+        sock = listen(host, port)
     except LanserError as exc:
         output.error(exc)
         return exc.exit_code

@@ -192,14 +192,9 @@ def _validator(name: str) -> Any:
 
 def published_problems(name: str, instance: Any, limit: int = 3) -> list[str]:
     """Why ``instance`` does not match the published schema ``name`` (empty: it does)."""
-    from jsonschema.exceptions import best_match
+    from ..bundles.schema import describe_errors
 
-    found = list(_validator(name).iter_errors(instance))
-    if not found:
-        return []
-    first = best_match(found)
-    ordered = [first] + [e for e in found if e is not first]
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in ordered[:limit]]
+    return describe_errors(_validator(name), instance, limit)
 
 
 def problems(name: str, instance: Any, limit: int = 3) -> list[str]:

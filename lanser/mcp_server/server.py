@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -81,30 +80,12 @@ async def _serve(settings: McpSettings, http: tuple[str, int] | None) -> int:
     return 130 if signal.SIGINT in signalled and signal.SIGTERM not in signalled else 0
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: a free one, chosen by the kernel)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
 async def _serve_http(server: Any, host: str, port: int) -> None:
     import uvicorn
 
-    from ..errors import FsPermissions
+    from ..net import listen
 
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise FsPermissions(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock = listen(host, port, backlog=128)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     # DNS-rebinding protection (Host header checks) is on for loopback hosts.

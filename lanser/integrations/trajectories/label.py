@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from ...engine import Engine, Options
 from ...errors import BadInput, NotFound
+from ...fsutil import write_tree
 from ...rewards.records import aggregate
 from ...rewards.runner import RewardOptions, TrajectoryRunner
 from ...rewards.sessions import as_item
@@ -87,14 +88,7 @@ class Checkout:
         """``git add -A && git diff --cached`` after writing ``final`` into the clone."""
         if self.tmp is None:
             raise BadInput("a byte-for-byte check needs --base (a git checkout)")
-        for rel, data in final.items():
-            p = Path(self.dir) / rel
-            if data is None:
-                if p.is_file():
-                    p.unlink()
-            else:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(data)
+        write_tree(Path(self.dir), final)
         snapshots.git(self.dir, "add", "-A")
         return snapshots.git(self.dir, "diff", "--cached", "--no-color", "--no-ext-diff", f"--abbrev={abbrev}")
 
