@@ -115,6 +115,7 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
     bound = sock.getsockname()[1]
     make_worker: Any = None
     shutdown_ray: Any = None
+    ray_info: dict[str, Any] = {}
     if ray is not None:
         try:
             from ..service import ray_backend
@@ -124,11 +125,13 @@ def serve(g: Globals, host: str, port: int, token: str | None, ray: str | None, 
             return UnsupportedCap.exit_code
         ray_info = ray_backend.connect(None if ray == "local" else ray)
 
-        def make_worker(wid: str, cfg: dict[str, Any], lost: Any) -> Any:
+        def ray_worker(wid: str, cfg: dict[str, Any], lost: Any) -> Any:
             return ray_backend.RayWorker(wid, cfg, lost, num_cpus=ray_actor_cpus)
 
-        async def shutdown_ray() -> None:
+        async def disconnect_ray() -> None:
             ray_backend.disconnect()
+
+        make_worker, shutdown_ray = ray_worker, disconnect_ray
 
     pool = Pool(config, make_worker)
     if ray is not None:

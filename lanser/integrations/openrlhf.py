@@ -42,7 +42,7 @@ from .backend import RewardClient
 from .episode import Episode, client_for
 
 try:  # the real base classes when OpenRLHF is installed
-    from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor
+    from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor  # pyright: ignore[reportMissingImports]
 
     HAVE_OPENRLHF = True
 except ImportError:
@@ -85,7 +85,7 @@ class _Scalar:
 
 def _tensor(value: float) -> Any:
     try:
-        import torch
+        import torch  # pyright: ignore[reportMissingImports]
     except ImportError:
         return _Scalar(value)
     return torch.tensor(value, dtype=torch.float32)

@@ -36,7 +36,7 @@ from .episode import Episode, client_for
 ENV_ID = "lanser"
 
 try:  # the framework is optional: ``pip install 'lanser[skyrl]'``
-    from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput
+    from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput  # pyright: ignore
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     _IMPORT_ERROR: ImportError | None = _exc
 
@@ -92,13 +92,13 @@ class LanserEnv(BaseTextEnv):  # type: ignore[misc]
     def init(self, prompt: list[dict[str, str]]) -> tuple[list[dict[str, str]], dict[str, Any]]:
         return prompt, {"session": self.episode.begin()}
 
-    def step(self, action: str) -> "BaseTextEnvStepOutput":
+    def step(self, action: str) -> Any:  # a BaseTextEnvStepOutput
         self.turns += 1
         turn = self.episode.act(action)
         done = turn.done or self.turns >= self.max_turns
         observations = [] if done else [{"role": "user", "content": turn.observation}]
         metadata = {"lanser": turn.record, "observation": turn.observation}
-        return BaseTextEnvStepOutput(observations=observations, reward=turn.reward, done=done,
+        return BaseTextEnvStepOutput(observations=observations, reward=turn.reward, done=done,  # pyright: ignore
                                      metadata=metadata)
 
     def close(self) -> None:

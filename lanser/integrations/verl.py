@@ -57,8 +57,8 @@ from .backend import HttpBackend
 from .episode import Episode, client_for
 
 try:  # pip install 'lanser[verl]'
-    from verl.tools.base_tool import BaseTool
-    from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+    from verl.tools.base_tool import BaseTool  # pyright: ignore[reportMissingImports]
+    from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse  # pyright: ignore[reportMissingImports]
 
     HAVE_VERL = True
 except ImportError:

@@ -298,7 +298,7 @@ def make_tools(settings: McpSettings, backend: Backend, desk: RewardDesk) -> lis
         args = {"trace": trace, "only": only}
 
         async def go() -> CallToolResult:
-            from ..trace import replay as replay_trace
+            from ..trace.replay import replay as replay_trace
             from ..workspace import Workspace
 
             path, _ = Workspace(settings.workspace).resolve(trace)  # the jail: traces inside the workspace

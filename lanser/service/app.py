@@ -57,6 +57,9 @@ STATUS: dict[str, int] = {
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = obj if isinstance(obj, bytes) else canonical_bytes(obj)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -155,8 +158,6 @@ def create_app(pool: Pool, *, token: str | None = None, max_body: int | None = N
             return orjson.loads(bytes(data))
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"the body is not JSON: {exc}") from None
-
-    Handler = Callable[[Request], Awaitable[Response]]
 
     def route(fn: Handler, *, public: bool = False) -> Handler:
         async def handler(request: Request) -> Response:

@@ -116,6 +116,7 @@ class RayWorker(WorkerHandle):
 
     async def call(self, method: str, params: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
 
         if not self.alive:
             raise WorkerLost(f"actor {self.id} is gone")
@@ -127,7 +128,7 @@ class RayWorker(WorkerHandle):
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
             raise
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+        except (RayActorError, ActorUnavailableError) as exc:
             self._lost()
             raise WorkerLost(f"actor {self.id} (pid {self.pid}) is gone: {type(exc).__name__}") from None
 

@@ -357,7 +357,7 @@ class Converter:
             return None
         return self._shell(i, action)
 
-    def _rm(self, i: int, action: str, argv: list[str], obs: str, rejected: bool, failed: bool) -> Item:
+    def _rm(self, i: int, action: str, argv: list[str], obs: str, rejected: bool, failed: bool) -> Item | None:
         args = argv[1:]
         paths = [a for a in args if a != "-f"]
         literal = ("\n" not in action.strip() and paths and not any(a.startswith("-") for a in paths)
