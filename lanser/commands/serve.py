@@ -51,7 +51,7 @@ def _write_port_file(path: str, host: str, port: int) -> None:
               help="A server with this many pending steps gets a sibling on the same base.")
 @click.option("--step-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
               help="Seconds a step may run (then 504, not recorded, the server replaced); also each "
-                   "server request's timeout unless the global --timeout is given.")
+                   "server request's timeout unless a --timeout is given globally.")
 @click.option("--session-ttl", type=click.FloatRange(min=0, min_open=True), default=1800.0, show_default=True,
               help="Seconds a session may stay idle before it is closed.")
 @click.option("--max-sessions", type=click.IntRange(min=1), default=4096, show_default=True)
