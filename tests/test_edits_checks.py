@@ -58,6 +58,21 @@ def test_syntax_error_line() -> None:
     assert checks.syntax_error_line(b"# -*- coding: latin-1 -*-\ns = '\xe9'\n") is None
 
 
+
+def test_indentation_errors_tree_sitter_recovers_from_are_syntax_errors() -> None:
+    """tree-sitter parses these cleanly; CPython (every version) refuses them with an
+    IndentationError, as SWE-agent's linter refused marshmallow-1867's unindented return."""
+    from lanser.selectors.structure import parser
+
+    cases = {b"def f(x):\n    if x:\n        y = 1\n            return y\n": 4,   # unexpected indent
+             b"def f(x):\n    y = 1\n  return y\n": 3,                           # unindent matches nothing
+             b"def f():\n\tif 1:\n        return 2\n": 3}                        # tabs and spaces
+    for text, line in cases.items():
+        assert not parser().parse(text).root_node.has_error
+        assert checks.syntax_error_line(text) == line, text
+    assert checks.syntax_error_line(b"type X = int\n") is None  # newer syntax is still tree-sitter's call
+
+
 def test_parse_check_refuses_only_newly_broken(tmp_path: Path) -> None:
     (tmp_path / "ok.py").write_text("def f():\n    return 1\n")
     (tmp_path / "bad.py").write_text("def f(:\n")

@@ -119,11 +119,24 @@ def _python_error_line(text: str) -> int | None:
     return None
 
 
+def _indentation_error_line(text: str) -> int | None:
+    """The line of Python's IndentationError for ``text``, None if it has none."""
+    try:
+        ast.parse(text)
+    except IndentationError as exc:
+        return exc.lineno or 1
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def syntax_error_line(data: bytes, path: str = "") -> int | None:
     """1-based line of the first syntax error, None if tree-sitter parses the text cleanly
-    (or it is not decodable, which is not this check's business).
+    and Python finds no indentation error (or it is not decodable, which is not this
+    check's business).
 
-    Whether there is an error is tree-sitter's call (independent of the running Python).
+    Whether there is an error is tree-sitter's call (independent of the running Python),
+    except for indentation, which tree-sitter lets through and Python's parser decides.
     Where it is comes from Python's parser when that agrees there is one: tree-sitter
     often wraps everything from the top of the file in one ERROR node, so its first error
     node can start at line 1 for a colon missing on line 80."""
@@ -136,7 +149,10 @@ def syntax_error_line(data: bytes, path: str = "") -> int | None:
     tree = parser().parse(text.encode("utf-8"))
     root = tree.root_node
     if not root.has_error:
-        return None
+        # tree-sitter recovers from indentation it should refuse (an unindented ``return``
+        # inside a block parses); Python's indentation rules do not change between versions,
+        # so its IndentationError (TabError included) is trusted on its own.
+        return _indentation_error_line(text)
     line = _python_error_line(text)
     if line is not None:
         return line
