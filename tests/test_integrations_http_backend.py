@@ -36,6 +36,7 @@ def test_http_backend_equals_in_process_on_the_real_service(tmp_path: Path) -> N
         local_rewards, local_final = _episode(local)
     finally:
         local.shutdown()
+    (tmp_path / "serve").mkdir()
     with H.Service(tmp_path / "serve", "--workers", "1", "--max-servers", "1", token=H.TOKEN) as svc:
         url = f"http://127.0.0.1:{svc.port}"
         remote = RewardClient(HttpBackend(url, repo=str(ws), options={"clip": 5}, token=H.TOKEN))
@@ -57,10 +58,11 @@ def test_http_backend_equals_in_process_on_the_real_service(tmp_path: Path) -> N
             prompt = "Fix src/shop/broken.py.\n"
             response = "".join(f"```json\n{json.dumps(s)}\n```\n" for s in (STEPS[0], STEPS[2]))
             answer = svc.client().request("POST", "/get_reward", {
-                "query": [prompt + response, prompt + "no edits"], "prompts": [prompt, prompt],
+                "query": [prompt + response, prompt + f"```json\n{json.dumps(STEPS[0])}\n```\n"],
+                "prompts": [prompt, prompt],
                 "labels": [str(ws), json.dumps({"repo": str(ws)})]})
-            assert answer["rewards"] == answer["scores"] == pytest.approx([GOOD_R + ESCAPE_R, 0.0])
-            assert answer["extra_logs"]["lanser_steps"] == [2.0, 0.0]
+            assert answer["rewards"] == answer["scores"] == pytest.approx([GOOD_R + ESCAPE_R, GOOD_R])
+            assert answer["extra_logs"]["lanser_steps"] == [2.0, 1.0]
             assert answer["extra_logs"]["lanser_refused"] == [1.0, 0.0]
             with pytest.raises(ServiceError) as info:
                 svc.client().request("POST", "/get_reward", {"query": "not a list"})
