@@ -257,6 +257,8 @@ NAMED = {
     "top.py": "from pkg import f\n",
     "mod.py": "import pkg.base\n\nprint(pkg.base.g(1))\n",
     "bare.py": "import pkg.base as b\n\nprint(b)\n",
+    "alias.py": "import pkg.base as b\n\nH = b.f(1)\n",
+    "via_alias.py": "from alias import H\n",
 }
 
 
@@ -272,14 +274,14 @@ def named(files: dict[str, str], changes: dict[str, str], new: dict[str, str]) -
 def test_only_files_mentioning_a_changed_name_are_pulled():
     new_g = NAMED["pkg/base.py"].replace("def g(x: int)", "def g(x: str)")
     # g changed: uses_g imports it and re-exports it as G (via_g mentions G); mod reaches it
-    # through the module object; bare uses the module object itself
+    # through the module object; bare uses the module object itself (alias uses it only for f)
     assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": new_g}) == \
         {"pkg/base.py", "pkg/uses_g.py", "pkg/via_g.py", "mod.py", "bare.py"}
     new_f = NAMED["pkg/base.py"].replace("def f(x: int)", "def f(x: str)")
     # f changed: uses_f is pulled (its sealed body mentions f) but twice's signature stands;
     # the package re-exports f and top imports it from there
     assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": new_f}) == \
-        {"pkg/base.py", "pkg/uses_f.py", "pkg/__init__.py", "top.py", "bare.py"}
+        {"pkg/base.py", "pkg/uses_f.py", "pkg/__init__.py", "top.py", "bare.py", "alias.py", "via_alias.py"}
     body = NAMED["pkg/base.py"].replace("return x\n\n\ndef g", "return x + 1\n\n\ndef g")
     assert named(NAMED, {"pkg/base.py": "changed"}, {"pkg/base.py": body}) == {"pkg/base.py"}
 

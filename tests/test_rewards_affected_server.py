@@ -211,6 +211,28 @@ def test_a_body_only_edit_pulls_only_its_file(tmp_path):
         {"pkg/base.py"}, {"pkg/base.py"}, {"pkg/base.py", "pkg/uses.py"}]
 
 
+def test_a_body_edit_that_changes_a_type_asks_the_importers(tmp_path):
+    """A body-only edit that changes a function's inferred type: its importers' names that use
+    it are asked before (the server taken back to the old text for a moment) and after; the
+    one whose type changed reaches its importers, the one that kept its type does not."""
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "",
+        "pkg/base.py": "def value():\n    return int('1')\n",
+        "pkg/mid.py": ("from pkg.base import value\n\n\ndef twice():\n    return [value(), value()]\n\n\n"
+                       "def size():\n    return len([value()])\n"),
+        "pkg/top.py": "from pkg.mid import size, twice\n\na: list[int] = twice()\nb: int = size()\n",
+        "pkg/other.py": "from pkg.mid import size\n\nc: int = size()\n",
+    })
+    results = replay(ws, [
+        {"id": "type", "op": "write", "path": "pkg/base.py", "content": "def value():\n    return str(1)\n"},
+        {"id": "back", "op": "write", "path": "pkg/base.py", "content": "def value():\n    return int('2')\n"},
+        {"id": "same", "op": "write", "path": "pkg/base.py", "content": "def value():\n    return int('3')\n"},
+    ])
+    assert [rec["diagnostics"]["errors"] for rec, _ in results] == [1, 0, 0]
+    assert [set(p) if p is not None else None for _, p in results] == [
+        {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py"}]
+
+
 def test_edits_on_a_real_package_match_a_full_pull(tmp_path):
     """click (17 modules, import cycles): after each step the kept-and-pulled diagnostics
     equal a pull of every file from the same server.  (benchmarks/check_affected.py runs

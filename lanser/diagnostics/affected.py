@@ -374,8 +374,10 @@ class _Propagation:
         if names is None or iface is None or self.graph.wildcard_importer(importer, module):
             self.everything_from(importer)  # (a wildcard import re-exports whatever changed)
             return
-        own = self.graph.module_bindings(importer, module, iface)  # module objects bound to it
-        if iface.identifiers & names or own & iface.bare:
+        # Module objects bound to it: through ``m.name`` a statement reaches only the names it
+        # mentions; a module object used bare (``x = m``, ``f(m)``) may reach any.
+        own = self.graph.module_bindings(importer, module, iface) & iface.bare
+        if iface.identifiers & names or own:
             self.pull(importer)
         self.exported(importer, exports_using(iface, names | own, self.same_type.get(importer, frozenset())))
 

@@ -35,6 +35,24 @@ class Parsed:
     interface: Interface | None
 
 
+@dataclass(frozen=True)
+class _Later:
+    """Importer questions held back until a body-only change is known to change a type:
+    per changed file, its names judged by their own functions' types; the files' old texts;
+    every file the step changes."""
+
+    names: dict[str, frozenset[str]]
+    old_texts: dict[str, str]
+    changing: set[str]
+
+
+def _decoded(rel: str, data: bytes) -> str | None:
+    try:
+        return decode_source(data, rel).text
+    except LanserError:
+        return None
+
+
 class ChangeTracker:
     """The affected-files rule over one run: parses, pending changes, the graph, type checks.
 
@@ -59,6 +77,7 @@ class ChangeTracker:
         self._examined: frozenset[str] = frozenset()   # library names already asked about
         self._reaching: frozenset[str] = frozenset()
         self._check: TypeCheck | None = None
+        self._later: _Later | None = None
 
     # -- parsing -----------------------------------------------------------------------------
     def parse(self, rel: str, text: str) -> Parsed:
@@ -79,11 +98,8 @@ class ChangeTracker:
     def interface(self, rel: str, data: bytes | None) -> Interface | None:
         """The interface of ``rel`` with content ``data`` (parsed once per text, not made
         current)."""
-        if data is None:
-            return None
-        try:
-            text = decode_source(data, rel).text
-        except LanserError:
+        text = _decoded(rel, data) if data is not None else None
+        if text is None:
             return None
         for cached in (self.parsed.get(rel), self._spare.get(rel)):
             if cached is not None and cached.text == text:
@@ -104,6 +120,7 @@ class ChangeTracker:
         self.before.clear()
         self.same_type.clear()
         self._check = None
+        self._later = None
         for rel in set(self.parsed) - self.files:
             del self.parsed[rel]
         self._spare.clear()
@@ -122,6 +139,7 @@ class ChangeTracker:
         self.before.clear()
         self.same_type.clear()
         self._check = None
+        self._later = None
         self._update_graph({rel: "changed" for rel in paths}, text_of)
 
     # -- a step --------------------------------------------------------------------------------
@@ -138,9 +156,14 @@ class ChangeTracker:
     async def ask_types_before(self, session: Session,
                                changes: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
         """Before the server sees a step: the types of the functions whose bodies alone
-        changed, at their old positions (``changes``: path, bytes before, bytes after)."""
+        changed, at their old positions (``changes``: path, bytes before, bytes after), and of
+        the importers' names that use a name changed otherwise (a new signature, a member).
+
+        A body-only change is judged first: its importers are asked about only when the
+        function's type did change (:meth:`ask_types_after`), which most body edits do not."""
         candidates: dict[str, dict[str, list[tuple[Func, Func]]]] = {}
         direct: dict[str, frozenset[str]] = {}
+        old_texts: dict[str, str] = {}
         changes = list(changes)
         for rel, before, after in changes:
             if before is None or after is None or not rel.endswith(PY_SUFFIXES):
@@ -153,11 +176,19 @@ class ChangeTracker:
                 names = direct_changes(old, new)
                 if names:
                     direct[rel] = names
+                text = _decoded(rel, before)
+                if text is not None:
+                    old_texts[rel] = text
         probes = limited(candidates)
+        later = {rel: frozenset(probes[rel]) & names for rel, names in direct.items()
+                 if rel in probes and rel in old_texts}
+        now = {rel: rest for rel, names in direct.items() if (rest := names - later.get(rel, frozenset()))}
         budget = MAX_HOVERS - sum(len(p) for names in probes.values() for p in names.values())
-        importers = limited(self._importer_probes(direct, {rel for rel, _, _ in changes}), budget)
+        changing = {rel for rel, _, _ in changes}
+        importers = limited(self._importer_probes(now, changing), budget)
         probes.update(importers)
         self._check = None
+        self._later = _Later({rel: names for rel, names in later.items() if names}, old_texts, changing)
         check = TypeCheck(probes, frozenset(importers))
         if probes:
             await check.ask_before(session)
@@ -177,7 +208,7 @@ class ChangeTracker:
                 parsed = self.parsed.get(importer)
                 if parsed is None or parsed.interface is None or graph.wildcard_importer(importer, rel):
                     continue
-                own = graph.module_bindings(importer, rel, parsed.interface)
+                own = graph.module_bindings(importer, rel, parsed.interface) & parsed.interface.bare
                 names = direct[rel] | own
                 if not (parsed.interface.identifiers & names):
                     continue
@@ -187,15 +218,44 @@ class ChangeTracker:
         return out
 
     async def ask_types_after(self, session: Session) -> None:
-        """After the server saw the step: which changed names kept their type."""
+        """After the server saw the step: which changed names kept their type.  A function
+        whose body-only change did change its type sends the server back to the old text for
+        a moment, to ask the importers' names that use it before and after (one round trip
+        more, only then)."""
         check, self._check = self._check, None
+        later, self._later = self._later, None
         if check is not None:
-            for rel, names in (await check.ask_after(session)).items():
-                self.same_type[rel] = self.same_type.get(rel, frozenset()) | names
+            self._kept(await check.ask_after(session))
+        if later is None or not later.names:
+            return
+        changed = {rel: names - self.same_type.get(rel, frozenset()) for rel, names in later.names.items()}
+        used = check.size if check is not None else 0
+        probes = limited(self._importer_probes({r: n for r, n in changed.items() if n}, later.changing),
+                         MAX_HOVERS - used)
+        # The old state is the whole step undone: every changed Python file back to its old
+        # text (a step that created or deleted one cannot be undone in documents: no question).
+        python = sorted(rel for rel in later.changing if rel.endswith(PY_SUFFIXES))
+        docs = {rel: session.docs[rel].text for rel in python if rel in session.docs and rel in later.old_texts}
+        if not probes or len(docs) != len(python):
+            return
+        again = TypeCheck(probes, frozenset(probes))
+        try:
+            for rel in docs:
+                session.sync(rel, later.old_texts[rel])
+            await again.ask_before(session)
+        finally:
+            for rel, text in docs.items():
+                session.sync(rel, text)
+        self._kept(await again.ask_after(session))
+
+    def _kept(self, found: Mapping[str, frozenset[str]]) -> None:
+        for rel, names in found.items():
+            self.same_type[rel] = self.same_type.get(rel, frozenset()) | names
 
     def forget_step(self) -> None:
         """The step failed before reaching the server: no type question stands."""
         self._check = None
+        self._later = None
 
     def targets(self, text_of: Callable[[str], str | None]) -> frozenset[str] | None:
         """The files to pull after the pending changes (None: all of them)."""
