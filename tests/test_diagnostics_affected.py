@@ -341,3 +341,45 @@ def test_python_version_takes_the_older_of_interpreter_and_config(tmp_path):
     (tmp_path / "pyrightconfig.json").write_text(json.dumps({"pythonVersion": "3.9"}))
     assert stdlib.python_version(tmp_path, "3.12.1") == (3, 9)
     assert stdlib.python_version(tmp_path / "nowhere", "") == (3, 0)
+
+
+# -- classes changed inside their methods (diagnostics/members.py) ------------------------------
+
+CLS = ("class C(Base):\n    kind = 'c'\n\n    def __init__(self):\n        self.a = 1\n        self.b = 2\n\n"
+       "    def total(self):\n        return self.a + 1\n\n    def other(self) -> int:\n        return 0\n")
+
+
+def test_member_changes_name_what_to_ask_and_what_changed_for_sure():
+    from lanser.diagnostics.members import member_changes
+
+    body = CLS.replace("self.a = 1", "self.a = 'one'")
+    [change] = member_changes("m.py", CLS, body, frozenset({"C"})).values()
+    assert change.changed == frozenset()
+    assert sorted(change.probes) == ["C.__init__", "C.a", "C.b"]  # the method and every member it assigns
+    (old, new), = change.probes["C.a"]
+    assert (old.line, old.col) == (4, 13) and (new.line, new.col) == (4, 13)  # 0-based, at the member's name
+    added = member_changes("m.py", CLS, CLS.replace("        self.b = 2\n", "        self.b = 2\n        self.c = 3\n"),
+                           frozenset({"C"}))["C"]
+    assert added.changed == {"c"} and "C.a" in added.probes
+    new_method = CLS + "\n    def more(self):\n        return 1\n"
+    assert member_changes("m.py", CLS, new_method, frozenset({"C"}))["C"].changed == {"more"}
+    resigned = CLS.replace("def total(self):", "def total(self, n):")
+    assert member_changes("m.py", CLS, resigned, frozenset({"C"}))["C"].changed == {"total"}
+    # not a change inside methods: the whole class counts
+    assert member_changes("m.py", CLS, CLS.replace("kind = 'c'", "kind = 1"), frozenset({"C"})) == {}
+    assert member_changes("m.py", CLS, CLS.replace("C(Base)", "C(Other)"), frozenset({"C"})) == {}
+    glob = CLS.replace("        self.b = 2\n", "        global G\n        self.b = 2\n")
+    assert member_changes("m.py", CLS, glob, frozenset({"C"})) == {}
+    proto = CLS.replace("C(Base)", "C(Protocol)")
+    assert member_changes("m.py", proto, proto.replace("self.a = 1", "self.a = 2"), frozenset({"C"})) == {}
+
+
+def test_settle_grows_through_the_class_and_gives_up_on_dunders():
+    from lanser.diagnostics.members import member_changes, settle
+
+    body = CLS.replace("self.a = 1", "self.a = 'one'")
+    change = member_changes("m.py", CLS, body, frozenset({"C"}))["C"]
+    # a changed; total reads it (changes too); b kept; __init__ kept its type
+    assert settle(change, frozenset({"C.__init__", "C.b"})) == {"a", "total"}
+    assert settle(change, frozenset({"C.__init__", "C.a", "C.b"})) == frozenset()
+    assert settle(change, frozenset({"C.a", "C.b"})) is None  # __init__'s type changed: the whole class

@@ -233,6 +233,39 @@ def test_a_body_edit_that_changes_a_type_asks_the_importers(tmp_path):
         {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py"}]
 
 
+SHAPES = ("class Box:\n    def __init__(self):\n        self.width = 1\n\n    def area(self):\n"
+          "        return self.width * 2\n")
+
+
+def test_a_class_changed_inside_its_methods_reaches_only_files_naming_a_changed_member(tmp_path):
+    """diagnostics/members.py: a method body's change reaches the files that mention the
+    members whose types changed (asked of the server), not every file naming the class."""
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "",
+        "pkg/shapes.py": SHAPES,
+        "pkg/user_area.py": "from pkg.shapes import Box\n\nb: int = Box().area()\n",
+        "pkg/user_width.py": "from pkg.shapes import Box\n\nw: int = Box().width\n",
+        "pkg/mention.py": "from pkg.shapes import Box\n\nBOXES = [Box()]\n",
+    })
+    member = SHAPES.replace("        self.width = 1\n", "        self.width = 1\n        self.depth = 2\n")
+    wide = member.replace("self.width = 1", "self.width = str(1)")
+    same = member.replace("self.width = 1", "self.width = str(2)")
+    dunder = same.replace("def __init__(self):", "def __init__(self, w=1):")
+    results = replay(ws, [
+        {"id": "new-member", "op": "write", "path": "pkg/shapes.py", "content": member},
+        {"id": "member-type", "op": "write", "path": "pkg/shapes.py", "content": wide},
+        {"id": "same-type", "op": "write", "path": "pkg/shapes.py", "content": same},
+        {"id": "dunder", "op": "write", "path": "pkg/shapes.py", "content": dunder},
+    ])
+    assert [rec["diagnostics"]["errors"] for rec, _ in results] == [0, 2, 2, 2]
+    everyone = {"pkg/shapes.py", "pkg/user_area.py", "pkg/user_width.py", "pkg/mention.py"}
+    assert [set(p) if p is not None else None for _, p in results] == [
+        {"pkg/shapes.py"},                                           # nobody mentions depth
+        {"pkg/shapes.py", "pkg/user_area.py", "pkg/user_width.py"},  # width, and area reads it
+        {"pkg/shapes.py"},                                           # width is still a str
+        everyone]                                                    # __init__ is called as Box()
+
+
 def test_edits_on_a_real_package_match_a_full_pull(tmp_path):
     """click (17 modules, import cycles): after each step the kept-and-pulled diagnostics
     equal a pull of every file from the same server.  (benchmarks/check_affected.py runs

@@ -387,7 +387,8 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
                    interfaces: Mapping[str, Interface | None] | None = None,
                    before: Mapping[str, Interface | None] | None = None,
                    same_type: Mapping[str, frozenset[str]] | None = None,
-                   libraries: frozenset[str] | None = None) -> frozenset[str] | None:
+                   libraries: frozenset[str] | None = None,
+                   members: frozenset[str] = frozenset()) -> frozenset[str] | None:
     """The files of ``graph`` (the state after the step) whose diagnostics can differ after
     ``changes`` (path -> created|changed|deleted); None when unsure (pull them all).
 
@@ -397,7 +398,9 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
     module by module, as if every export changed).  ``same_type``: per file, the names the
     server confirmed kept their type (a changed file's own changed names, or an importer's
     names bound by statements that use a changed name).  ``libraries``: the imported
-    libraries whose code reaches a workspace module (None: unknown, any library may)."""
+    libraries whose code reaches a workspace module (None: unknown, any library may).
+    ``members``: names of class members whose type changed (diagnostics/members.py): any file
+    may reach a member through an object, so every file mentioning one is affected."""
     interfaces = interfaces if interfaces is not None else {}
     before = before if before is not None else {}
     known = set(graph.imports) | set(previous_files)
@@ -437,6 +440,15 @@ def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,
                 for importer in graph.importers(d + "/__init__.py"):  # the directory appeared or vanished
                     exported_change = True
                     spread.everything_from(importer)
+    if members:
+        exported_change = True
+        for rel in sorted(graph.imports):
+            iface = interfaces.get(rel)
+            if iface is None:
+                spread.everything_from(rel)
+            elif iface.identifiers & members:
+                spread.pull(rel)
+                spread.exported(rel, exports_using(iface, members, (same_type or {}).get(rel, frozenset())))
     if exported_change:
         for rel in sorted(graph.unknown | graph.external_importers(libraries)):
             spread.everything_from(rel)  # unknown imports; library code may import a changed module

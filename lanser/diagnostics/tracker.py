@@ -23,6 +23,7 @@ from ..workspace import decode_source
 from .affected import FileImports, ImportGraph, affected_files, analyze
 from .exports import MAX_HOVERS, TypeCheck, limited
 from .interface import Func, Interface, body_changes, direct_changes, probes_for
+from .members import MemberChange, member_changes, settle
 
 LibraryFact = Callable[[frozenset[str], frozenset[str], frozenset[str]], frozenset[str]]
 PY_SUFFIXES = (".py", ".pyi")
@@ -78,6 +79,8 @@ class ChangeTracker:
         self._reaching: frozenset[str] = frozenset()
         self._check: TypeCheck | None = None
         self._later: _Later | None = None
+        self._classes: dict[str, dict[str, MemberChange]] = {}  # changed classes judged by member
+        self.members: set[str] = set()        # members whose type changed since the last pull
 
     # -- parsing -----------------------------------------------------------------------------
     def parse(self, rel: str, text: str) -> Parsed:
@@ -121,6 +124,8 @@ class ChangeTracker:
         self.same_type.clear()
         self._check = None
         self._later = None
+        self._classes = {}
+        self.members = set()
         for rel in set(self.parsed) - self.files:
             del self.parsed[rel]
         self._spare.clear()
@@ -140,6 +145,8 @@ class ChangeTracker:
         self.same_type.clear()
         self._check = None
         self._later = None
+        self._classes = {}
+        self.members = set()
         self._update_graph({rel: "changed" for rel in paths}, text_of)
 
     # -- a step --------------------------------------------------------------------------------
@@ -164,6 +171,7 @@ class ChangeTracker:
         candidates: dict[str, dict[str, list[tuple[Func, Func]]]] = {}
         direct: dict[str, frozenset[str]] = {}
         old_texts: dict[str, str] = {}
+        self._classes = {}
         changes = list(changes)
         for rel, before, after in changes:
             if before is None or after is None or not rel.endswith(PY_SUFFIXES):
@@ -176,12 +184,20 @@ class ChangeTracker:
                 names = direct_changes(old, new)
                 if names:
                     direct[rel] = names
-                text = _decoded(rel, before)
+                text, text_after = _decoded(rel, before), _decoded(rel, after)
                 if text is not None:
                     old_texts[rel] = text
+                if names and text is not None and text_after is not None:
+                    classes = member_changes(rel, text, text_after, names)
+                    if classes:
+                        self._classes[rel] = classes
+                        found = {n: pairs for n, pairs in found.items() if n not in classes}
+                        for change in classes.values():
+                            found.update(change.probes)
+                        candidates[rel] = found
         probes = limited(candidates)
-        later = {rel: frozenset(probes[rel]) & names for rel, names in direct.items()
-                 if rel in probes and rel in old_texts}
+        later = {rel: (frozenset(probes.get(rel, {})) & names) | frozenset(self._classes.get(rel, {}))
+                 for rel, names in direct.items() if rel in old_texts}
         now = {rel: rest for rel, names in direct.items() if (rest := names - later.get(rel, frozenset()))}
         budget = MAX_HOVERS - sum(len(p) for names in probes.values() for p in names.values())
         changing = {rel for rel, _, _ in changes}
@@ -226,6 +242,7 @@ class ChangeTracker:
         later, self._later = self._later, None
         if check is not None:
             self._kept(await check.ask_after(session))
+        self._settle()
         if later is None or not later.names:
             return
         changed = {rel: names - self.same_type.get(rel, frozenset()) for rel, names in later.names.items()}
@@ -248,6 +265,18 @@ class ChangeTracker:
                 session.sync(rel, text)
         self._kept(await again.ask_after(session))
 
+    def _settle(self) -> None:
+        """A class changed inside its methods stands for its changed members (kept, as a name,
+        unless a dunder changed)."""
+        classes, self._classes = self._classes, {}
+        for rel, changes in sorted(classes.items()):
+            kept = self.same_type.get(rel, frozenset())
+            for name, change in sorted(changes.items()):
+                members = settle(change, kept)
+                if members is not None:
+                    self._kept({rel: frozenset({name})})
+                    self.members |= members
+
     def _kept(self, found: Mapping[str, frozenset[str]]) -> None:
         for rel, names in found.items():
             self.same_type[rel] = self.same_type.get(rel, frozenset()) | names
@@ -256,18 +285,21 @@ class ChangeTracker:
         """The step failed before reaching the server: no type question stands."""
         self._check = None
         self._later = None
+        self._classes = {}
+        self.members = set()
 
     def targets(self, text_of: Callable[[str], str | None]) -> frozenset[str] | None:
         """The files to pull after the pending changes (None: all of them)."""
         pending, self.pending = self.pending, {}
         before, self.before = self.before, {}
         same, self.same_type = self.same_type, {}
+        members, self.members = frozenset(self.members), set()
         old = {rel: self.interface(rel, before.get(rel)) for rel, kind in pending.items() if kind == "changed"}
         graph = self._update_graph(pending, text_of)
         interfaces = {rel: p.interface for rel, p in self.parsed.items()}
         previous = self.files | {rel for rel, kind in pending.items() if kind == "deleted"}
         targets = affected_files(graph, pending, previous_files=previous, interfaces=interfaces, before=old,
-                                 same_type=same, libraries=self._libraries(graph))
+                                 same_type=same, libraries=self._libraries(graph), members=members)
         if targets and (self.cycles or any(p.interface is not None and any("reportImportCycles" in d for d in
                                                                         p.interface.directives)
                                            for p in self.parsed.values())):
