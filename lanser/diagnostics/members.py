@@ -28,6 +28,7 @@ method that reads it, a ``property(...)`` of a changed method) changes too
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 
 from .interface import Func, _abstract, _is_docstring, _is_protocol, _Names, _Source, dump
@@ -56,9 +57,9 @@ def _classes(tree: ast.Module) -> dict[str, list[ast.ClassDef]]:
 
 def _frame(cls: ast.ClassDef) -> str:
     """The class without its methods (bases, keywords, decorators, class-level statements)."""
-    body = [s for s in cls.body if not isinstance(s, _FUNCTIONS) and not _is_docstring(s)]
-    return dump(ast.ClassDef(name=cls.name, bases=cls.bases, keywords=cls.keywords, body=body,
-                             decorator_list=cls.decorator_list, type_params=getattr(cls, "type_params", [])))
+    frame = copy.copy(cls)
+    frame.body = [s for s in cls.body if not isinstance(s, _FUNCTIONS) and not _is_docstring(s)]
+    return dump(frame)
 
 
 def _methods(cls: ast.ClassDef) -> dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]]:
@@ -70,8 +71,8 @@ def _methods(cls: ast.ClassDef) -> dict[str, list[ast.FunctionDef | ast.AsyncFun
 
 
 def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    return type(fn).__name__ + dump(ast.Tuple(elts=[fn.args, *fn.decorator_list, *([fn.returns] if fn.returns else [])],
-                                              ctx=ast.Load())) + repr(fn.type_comment)
+    parts: list[ast.AST] = [fn.args, *fn.decorator_list, *([fn.returns] if fn.returns else [])]
+    return "|".join([type(fn).__name__, repr(fn.type_comment), *(dump(p) for p in parts)])
 
 
 def _body(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
