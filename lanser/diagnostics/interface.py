@@ -88,20 +88,20 @@ class Interface:
     directives: tuple[str, ...]             # ``# pyright:`` comments
 
 
-def _is_docstring(node: ast.AST) -> bool:
+def is_docstring(node: ast.AST) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 @dataclass
 class _Walk:
-    """What one walk of a subtree found (see :meth:`_Names.walk`)."""
+    """What one walk of a subtree found (see :meth:`NameWalker.walk`)."""
 
     found: set[str]
     reaches_out: bool = False   # ``global``/``nonlocal``, or an attribute assigned or deleted
     yields: bool = False        # ``yield`` outside nested functions, lambdas and classes
 
 
-class _Names:
+class NameWalker:
     """Walks subtrees once each, gathering the identifiers they mention (names,
     attributes, imported names, arguments, words of string constants: forward references)
     and the names used other than as ``name.attr``; docstrings and ``skip``ped nodes are
@@ -118,7 +118,7 @@ class _Names:
         stack: list[tuple[ast.AST, bool]] = [(n, False) for n in nodes]
         while stack:
             n, nested = stack.pop()
-            if id(n) in skip or _is_docstring(n):
+            if id(n) in skip or is_docstring(n):
                 continue
             if isinstance(n, ast.Name):
                 found.add(n.id)
@@ -190,7 +190,7 @@ def _binds(stmt: ast.stmt) -> set[str]:
     return out
 
 
-def _is_protocol(cls: ast.ClassDef) -> bool:
+def is_protocol(cls: ast.ClassDef) -> bool:
     for base in cls.bases:
         node = base.value if isinstance(base, ast.Subscript) else base
         name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
@@ -199,7 +199,7 @@ def _is_protocol(cls: ast.ClassDef) -> bool:
     return False
 
 
-def _abstract(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+def is_abstract(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """An ``abstract`` decorator (an abstract method's trivial body matters to ``super()``)."""
     for d in fn.decorator_list:
         for n in ast.walk(d):
@@ -219,9 +219,9 @@ def _candidates(stmt: ast.stmt) -> list[tuple[ast.FunctionDef | ast.AsyncFunctio
     """(function, qualname) of a top-level statement whose body other files may never see:
     the statement itself, or a method of a non-protocol class; not abstract."""
     if isinstance(stmt, _FUNCTIONS):
-        return [] if _abstract(stmt) else [(stmt, stmt.name)]
-    if isinstance(stmt, ast.ClassDef) and not _is_protocol(stmt):
-        return [(f, f"{stmt.name}.{f.name}") for f in stmt.body if isinstance(f, _FUNCTIONS) and not _abstract(f)]
+        return [] if is_abstract(stmt) else [(stmt, stmt.name)]
+    if isinstance(stmt, ast.ClassDef) and not is_protocol(stmt):
+        return [(f, f"{stmt.name}.{f.name}") for f in stmt.body if isinstance(f, _FUNCTIONS) and not is_abstract(f)]
     return []
 
 
@@ -264,10 +264,10 @@ def dump(node: ast.AST, masked: dict[int, str] | None = None) -> str:
 
 
 def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
-    return body[1:] if body and _is_docstring(body[0]) else body
+    return body[1:] if body and is_docstring(body[0]) else body
 
 
-class _Source:
+class SourcePositions:
     """Where names are in ``text`` (ast columns are UTF-8 byte offsets; the server's are UTF-16)."""
 
     def __init__(self, text: str) -> None:
@@ -281,18 +281,18 @@ class _Source:
         return fn.lineno - 1, len(line[:start].decode("utf-8", errors="replace").encode("utf-16-le")) // 2
 
 
-def _position(src: "_Source", line: int, col: int) -> tuple[int, int]:
+def _position(src: "SourcePositions", line: int, col: int) -> tuple[int, int]:
     """An ast position (1-based line, UTF-8 byte column) as the server's (0-based, UTF-16)."""
     text = src.lines[line - 1][:col].decode("utf-8", errors="replace")
     return line - 1, len(text.encode("utf-16-le")) // 2
 
 
-def _name_probe(src: "_Source", node: ast.Name, label: str) -> Func:
+def _name_probe(src: "SourcePositions", node: ast.Name, label: str) -> Func:
     line, col = _position(src, node.lineno, node.col_offset)
     return Func(label, line, col, "", False, False)
 
 
-def _member_probes(src: "_Source", fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: str) -> list[Func] | None:
+def _member_probes(src: "SourcePositions", fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: str) -> list[Func] | None:
     """The method's own type and every member it assigns (``self.x = ...``; pyright declares
     members through the method's first parameter only); None when it declares ``global`` or
     ``nonlocal``."""
@@ -323,10 +323,10 @@ def _targets(stmt: ast.stmt) -> list[ast.Name] | None:
     return list(targets)  # type: ignore[arg-type]
 
 
-def _unit_probes(stmt: ast.stmt, names: set[str], src: "_Source") -> list[Func] | None:
+def _unit_probes(stmt: ast.stmt, names: set[str], src: "SourcePositions") -> list[Func] | None:
     """Where to ask the server for the types a top-level statement shows other files, as far
     as they can depend on ``names``; None when that cannot be asked."""
-    walk = _Names().walk
+    walk = NameWalker().walk
     if isinstance(stmt, _FUNCTIONS):
         if walk(list(stmt.decorator_list)).found & names:
             return None
@@ -337,7 +337,7 @@ def _unit_probes(stmt: ast.stmt, names: set[str], src: "_Source") -> list[Func] 
             return None
         out: list[Func] = []
         for item in stmt.body:
-            if _is_docstring(item) or not (walk([item]).found & names):
+            if is_docstring(item) or not (walk([item]).found & names):
                 continue
             if isinstance(item, _FUNCTIONS):
                 probes = _member_probes(src, item, stmt.name)
@@ -361,12 +361,12 @@ def probes_for(rel: str, text: str, names: set[str] | frozenset[str]) -> dict[st
         tree = ast.parse(text, filename=rel, type_comments=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
-    src = _Source(text)
+    src = SourcePositions(text)
     out: dict[str, list[Func]] = {}
     bad: set[str] = set()
     for stmt in tree.body:
         binds = _binds(stmt)
-        if not binds or not (_Names().walk([stmt]).found & set(names)):
+        if not binds or not (NameWalker().walk([stmt]).found & set(names)):
             continue
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):  # a re-export is what it imports
             for a in stmt.names:
@@ -442,11 +442,11 @@ def interface_of(rel: str, text: str, tree: ast.Module,
                  imports: list[ast.Import | ast.ImportFrom] | None = None) -> Interface:
     """The interface of the module at ``rel`` (``tree``: ``text`` parsed with type comments;
     ``imports``: its import statements, if already found)."""
-    src = _Source(text)
-    names = _Names()
+    src = SourcePositions(text)
+    names = NameWalker()
     units = []
     for stmt in tree.body:
-        if _is_docstring(stmt):
+        if is_docstring(stmt):
             continue
         candidates = _candidates(stmt)
         bodies = [s for fn, _ in candidates for s in fn.body]
@@ -595,5 +595,6 @@ def body_changes(old: Interface, new: Interface) -> dict[str, list[tuple[Func, F
     return out
 
 
-__all__ = ["ALL_EXPORTS", "Func", "Interface", "Unit", "body_changes", "changed_exports", "direct_changes", "dump",
-           "exports_using", "import_statements", "interface_of", "parse_interface", "probes_for"]
+__all__ = ["ALL_EXPORTS", "Func", "Interface", "NameWalker", "SourcePositions", "Unit", "body_changes",
+           "changed_exports", "direct_changes", "dump", "exports_using", "import_statements", "interface_of",
+           "is_abstract", "is_docstring", "is_protocol", "parse_interface", "probes_for"]

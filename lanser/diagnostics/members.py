@@ -31,7 +31,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from .interface import Func, _abstract, _is_docstring, _is_protocol, _Names, _Source, dump
+from .interface import Func, NameWalker, SourcePositions, dump, is_abstract, is_docstring, is_protocol
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -58,7 +58,7 @@ def _classes(tree: ast.Module) -> dict[str, list[ast.ClassDef]]:
 def _frame(cls: ast.ClassDef) -> str:
     """The class without its methods (bases, keywords, decorators, class-level statements)."""
     frame = copy.copy(cls)
-    frame.body = [s for s in cls.body if not isinstance(s, _FUNCTIONS) and not _is_docstring(s)]
+    frame.body = [s for s in cls.body if not isinstance(s, _FUNCTIONS) and not is_docstring(s)]
     return dump(frame)
 
 
@@ -76,10 +76,10 @@ def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
 
 
 def _body(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    return dump(ast.Module(body=[s for i, s in enumerate(fn.body) if i or not _is_docstring(s)], type_ignores=[]))
+    return dump(ast.Module(body=[s for i, s in enumerate(fn.body) if i or not is_docstring(s)], type_ignores=[]))
 
 
-def _assignments(src: _Source, fn: ast.FunctionDef | ast.AsyncFunctionDef,
+def _assignments(src: SourcePositions, fn: ast.FunctionDef | ast.AsyncFunctionDef,
                  cls: str) -> dict[str, list[Func | None]] | None:
     """Every member assignment through the method's first parameter, in order (None for one
     spread over lines: no single place to ask); None when the method declares ``global`` or
@@ -110,9 +110,9 @@ def _items(cls: ast.ClassDef) -> tuple[tuple[frozenset[str], frozenset[str]], ..
     it only assigns is not read: its other assignments do not depend on this one)."""
     out = []
     for s in cls.body:
-        if _is_docstring(s):
+        if is_docstring(s):
             continue
-        names = _Names()
+        names = NameWalker()
         names.walk([s])
         stores = {n.attr for n in ast.walk(s) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)}
         reads = {n.attr for n in ast.walk(s) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store)}
@@ -136,7 +136,7 @@ def member_changes(rel: str, old_text: str, new_text: str, names: frozenset[str]
         new_tree = ast.parse(new_text, filename=rel, type_comments=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
-    old_src, new_src = _Source(old_text), _Source(new_text)
+    old_src, new_src = SourcePositions(old_text), SourcePositions(new_text)
     old_classes, new_classes = _classes(old_tree), _classes(new_tree)
     out: dict[str, MemberChange] = {}
     for name in sorted(names):
@@ -144,7 +144,7 @@ def member_changes(rel: str, old_text: str, new_text: str, names: frozenset[str]
         if len(olds) != 1 or len(news) != 1:
             continue
         old, new = olds[0], news[0]
-        if _is_protocol(new) or _is_protocol(old) or _frame(old) != _frame(new):
+        if is_protocol(new) or is_protocol(old) or _frame(old) != _frame(new):
             continue
         found = _compare(old, new, old_src, new_src)
         if found is not None:
@@ -153,8 +153,8 @@ def member_changes(rel: str, old_text: str, new_text: str, names: frozenset[str]
     return out
 
 
-def _compare(old: ast.ClassDef, new: ast.ClassDef, old_src: _Source,
-             new_src: _Source) -> tuple[set[str], dict[str, list[tuple[Func, Func]]]] | None:
+def _compare(old: ast.ClassDef, new: ast.ClassDef, old_src: SourcePositions,
+             new_src: SourcePositions) -> tuple[set[str], dict[str, list[tuple[Func, Func]]]] | None:
     changed: set[str] = set()
     probes: dict[str, list[tuple[Func, Func]]] = {}
     old_methods, new_methods = _methods(old), _methods(new)
@@ -169,7 +169,7 @@ def _compare(old: ast.ClassDef, new: ast.ClassDef, old_src: _Source,
                 continue
             if _body(fo) == _body(fn):
                 continue
-            if _abstract(fn):
+            if is_abstract(fn):
                 changed.add(method)
                 continue
             old_members = _assignments(old_src, fo, old.name)
