@@ -5,7 +5,7 @@
 The package's installed sources are copied into a temporary workspace and a
 seeded random sequence of realistic edits is replayed through the reward
 runner (TrajectoryRunner, one warm server): body edits with and without new
-errors, changed signatures, renamed and deleted functions, new members
+errors, changed signatures, new, renamed and deleted functions, new members
 assigned in methods, new and deleted modules that import from the package,
 and now and then a reset.  After every step the runner's diagnostics (pulled
 only for the files the rule picked, the rest kept) are compared with a pull of
@@ -79,7 +79,7 @@ def _replace_line(text: str, lineno: int, old: str, new: str) -> str | None:
 def random_edit(rng: random.Random, files: dict[str, str], package: str, n: int) -> dict[str, Any] | None:
     """One step dict (a write or a reset), or None when the draw did not fit."""
     kind = rng.choice(["body", "body-error", "signature", "rename", "delete", "member", "new-module",
-                       "drop-module", "constant", "class-attribute", "reset"])
+                       "drop-module", "constant", "class-attribute", "new-function", "reset"])
     if kind == "reset":
         return {"id": f"{n}-reset", "op": "reset"}
     if kind == "drop-module":
@@ -117,6 +117,10 @@ def random_edit(rng: random.Random, files: dict[str, str], package: str, n: int)
         lines[a.lineno - 1] = f"{target.id} = {n}  # was: {lines[a.lineno - 1].strip()[:40]}\n"
         return {"id": f"{n}-constant-{rel.rsplit('/', 1)[-1]}-{target.id}", "op": "write", "path": rel,
                 "content": "".join(lines)}
+    if kind == "new-function":  # public or private: ``import *`` binds only the first
+        name = rng.choice(["helper", "_helper"]) + f"_{n}"
+        return {"id": f"{n}-new-function-{rel.rsplit('/', 1)[-1]}-{name}", "op": "write", "path": rel,
+                "content": text + f"\n\ndef {name}() -> int:\n    return {n}\n"}
     if kind == "class-attribute":
         classes = [c for c in tree.body if isinstance(c, ast.ClassDef)]
         if not classes:

@@ -12,7 +12,7 @@ import pytest
 
 from lanser.diagnostics import stdlib
 from lanser.diagnostics.affected import ImportGraph, affected_files, change_stays_inside, module_names, parse_imports
-from lanser.diagnostics.interface import changed_exports, parse_interface
+from lanser.diagnostics.interface import changed_exports, parse_interface, star_visible
 
 STDLIB = frozenset({"types", "typing", "os", "json", "sys", "collections"})
 
@@ -292,12 +292,60 @@ def test_without_interfaces_every_export_counts():
     assert out is not None and set(out) == set(NAMED)  # every importer, transitively
 
 
-def test_a_wildcard_import_re_exports_whatever_changed():
+def test_a_wildcard_import_re_exports_the_changed_names_it_binds():
     files = {"pkg/__init__.py": "from .base import *\n", "pkg/base.py": "def f(x: int) -> int:\n    return x\n",
-             "user.py": "import pkg\n\npkg.something()\n", "other.py": "import os\n"}
+             "user.py": "import pkg\n\npkg.f(1)\n", "other.py": "import pkg\n\npkg.something()\n",
+             "private.py": "import pkg\n\npkg._g()\n"}
     new = files["pkg/base.py"].replace("x: int", "x: str")
     assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": new}) == \
         {"pkg/base.py", "pkg/__init__.py", "user.py"}
+    # ``import *`` does not bind a name with a leading underscore: the star importer alone
+    private = files["pkg/base.py"] + "\n\ndef _g() -> int:\n    return 1\n"
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": private}) == {"pkg/base.py", "pkg/__init__.py"}
+    public = files["pkg/base.py"] + "\n\ndef something() -> int:\n    return 1\n"
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": public}) == \
+        {"pkg/base.py", "pkg/__init__.py", "other.py"}
+
+
+def test_a_static_dunder_all_decides_what_a_wildcard_import_binds():
+    base = "__all__ = ['f']\n__all__ += ['_g']\n\n\ndef f(x: int) -> int:\n    return x\n"
+    files = {"pkg/__init__.py": "from .base import *\n", "pkg/base.py": base,
+             "other.py": "import pkg\n\npkg.something()\n", "private.py": "import pkg\n\npkg._g()\n"}
+    public = base + "\n\ndef something() -> int:\n    return 1\n"  # not in __all__: not bound
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": public}) == {"pkg/base.py", "pkg/__init__.py"}
+    # a name __all__ lists: the __all__ statement mentions it, so __all__ counts as changed
+    listed = base + "\n\ndef _g() -> int:\n    return 1\n"
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": listed}) == set(files)
+    # __all__ built some other way: anything may be bound
+    dynamic = {**files, "pkg/base.py": base.replace("['_g']", "list(NAMES)")}
+    assert named(dynamic, {"pkg/base.py": "changed"}, {"pkg/base.py": dynamic["pkg/base.py"] + public[len(base):]}) \
+        == set(files)
+    # __all__ itself changed: everything the star importer shows may have changed
+    assert named(files, {"pkg/base.py": "changed"}, {"pkg/base.py": base.replace("'f'", "'f', 'h'")}) == set(files)
+    # a wildcard import of a package above binds its submodules too
+    above = {**files, "pkg/__init__.py": "", "star.py": "from pkg import *\n", "use_star.py": "from star import *\n"}
+    assert named(above, {"pkg/base.py": "changed"}, {"pkg/base.py": public}) == \
+        {"pkg/base.py", "star.py", "use_star.py"}
+
+
+@pytest.mark.parametrize("text, defines, names", [
+    ("x = 1\n", False, frozenset()),
+    ("__all__ = ['a', 'b']\n", True, frozenset({"a", "b"})),
+    ("__all__: list[str] = ('a',)\n__all__ += ['b']\n__all__.extend(['c'])\n__all__.append('d')\n"
+     "__all__.remove('a')\n", True, frozenset({"a", "b", "c", "d"})),
+    ("__all__ = ['a']\nif X:\n    __all__ += ['b']\n", True, frozenset({"a", "b"})),
+    ("__all__ = ['a'] + other.__all__\n", True, None),
+    ("from m import __all__ as a\n__all__ = ['x']\n__all__ += a\n", True, None),
+    ("__all__ = ['a']\nprint(__all__)\n", True, None),
+    ("__all__ = [name for name in dir()]\n", True, None),
+])
+def test_dunder_all_is_read_only_when_static(text, defines, names):
+    iface = parse_interface("m.py", text)
+    assert iface is not None and (iface.defines_all, iface.dunder_all) == (defines, names)
+    assert star_visible(iface, frozenset({"a", "_z", "q"})) == (
+        None if names is None else frozenset({"a"} & names if defines else {"a", "q"}))
+    assert star_visible(iface, frozenset({"__all__"})) is None
+    assert star_visible(None, frozenset({"a"})) is None
 
 
 def test_contained_changes_reach_no_importer_nor_library_users():

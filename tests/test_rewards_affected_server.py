@@ -233,6 +233,34 @@ def test_a_body_edit_that_changes_a_type_asks_the_importers(tmp_path):
         {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py", "pkg/mid.py", "pkg/top.py"}, {"pkg/base.py"}]
 
 
+def test_a_wildcard_import_passes_on_only_the_names_it_binds(tmp_path):
+    """``from m import *`` binds a static ``__all__``'s names, else those without a leading
+    underscore: a new private helper reaches no file through the star import; a new public
+    name does (it resolves an attribute another file asked for); a name left out of
+    ``__all__`` does not (the attribute stays unknown)."""
+    listed = "__all__ = ['total']\n\n\ndef total() -> int:\n    return 1\n"
+    ws = write_tree(tmp_path / "ws", {
+        "pkg/__init__.py": "from .base import *\nfrom .listed import *\n",
+        "pkg/base.py": "def value() -> int:\n    return 1\n",
+        "pkg/listed.py": listed,
+        "app.py": "import pkg\n\nx: int = pkg.value()\ny: int = pkg.extra()\n",
+        "more.py": "import pkg\n\nz: int = pkg.hidden()\n",
+    })
+    base = "def value() -> int:\n    return 1\n"
+    results = replay(ws, [
+        {"id": "private", "op": "write", "path": "pkg/base.py",
+         "content": base + "\n\ndef _helper() -> str:\n    return 'x'\n"},
+        {"id": "public", "op": "write", "path": "pkg/base.py",
+         "content": base + "\n\ndef _helper() -> str:\n    return 'x'\n\n\ndef extra() -> int:\n    return 2\n"},
+        {"id": "unlisted", "op": "write", "path": "pkg/listed.py",
+         "content": listed + "\n\ndef hidden() -> int:\n    return 3\n"},
+    ])
+    assert [rec["diagnostics"]["errors"] for rec, _ in results] == [2, 1, 1]
+    assert [set(p) if p is not None else None for _, p in results] == [
+        {"pkg/base.py", "pkg/__init__.py"}, {"pkg/base.py", "pkg/__init__.py", "app.py"},
+        {"pkg/listed.py", "pkg/__init__.py"}]
+
+
 SHAPES = ("class Box:\n    def __init__(self):\n        self.width = 1\n\n    def area(self):\n"
           "        return self.width * 2\n")
 

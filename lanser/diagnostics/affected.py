@@ -69,6 +69,7 @@ from .interface import (
     import_statements,
     interface_of,
     parse_interface,
+    star_visible,
 )
 
 PY_SUFFIXES = (".py", ".pyi")
@@ -297,6 +298,14 @@ class ImportGraph:
         return (any(n == w or n.startswith(w + ".") for w in imp.wildcards for n in names)
                 or any(path == w or path.startswith(w + ".") for w in imp.relative_wildcards))
 
+    def star_imports(self, importer: str, module: str) -> bool:
+        """Whether ``importer`` does ``from <module> import *`` (the module itself)."""
+        imp = self.imports.get(importer)
+        if imp is None:
+            return False
+        return (bool(self._absolute_names(module) & imp.wildcards)
+                or ".".join(module_parts(module)) in imp.relative_wildcards)
+
     def module_bindings(self, importer: str, module: str, iface: Interface) -> frozenset[str]:
         """Names ``importer`` binds to ``module`` as a module object (``import a.b``,
         ``from . import m``): through them every export of the module is reachable."""
@@ -371,15 +380,27 @@ class _Propagation:
 
     def _reach(self, module: str, names: frozenset[str] | None, importer: str) -> None:
         iface = self.interfaces.get(importer)
-        if names is None or iface is None or self.graph.wildcard_importer(importer, module):
-            self.everything_from(importer)  # (a wildcard import re-exports whatever changed)
+        if names is None or iface is None:
+            self.everything_from(importer)
             return
+        starred = frozenset[str]()
+        if self.graph.wildcard_importer(importer, module):
+            # ``from module import *`` binds (and re-exports) the changed names it shows; one
+            # of a package above binds its submodules too: anything may come through.
+            seen = (star_visible(self.interfaces.get(module), names)
+                    if self.graph.star_imports(importer, module) else None)
+            if seen is None:
+                self.everything_from(importer)
+                return
+            self.pull(importer)
+            starred = seen
         # Module objects bound to it: through ``m.name`` a statement reaches only the names it
         # mentions; a module object used bare (``x = m``, ``f(m)``) may reach any.
         own = self.graph.module_bindings(importer, module, iface) & iface.bare
         if iface.identifiers & names or own:
             self.pull(importer)
-        self.exported(importer, exports_using(iface, names | own, self.same_type.get(importer, frozenset())))
+        using = exports_using(iface, names | own, self.same_type.get(importer, frozenset()))
+        self.exported(importer, None if using is None else using | starred)
 
 
 def affected_files(graph: ImportGraph, changes: Mapping[str, str], *,

@@ -86,6 +86,8 @@ class Interface:
     bare: frozenset[str]                    # names used other than as ``name.attr``
     bindings: tuple[tuple[str, str], ...]   # (name, dotted module it may bind): module objects
     directives: tuple[str, ...]             # ``# pyright:`` comments
+    dunder_all: frozenset[str] | None = frozenset()  # ``__all__``'s names (None: not static)
+    defines_all: bool = False               # whether the module assigns ``__all__``
 
 
 def is_docstring(node: ast.AST) -> bool:
@@ -479,9 +481,57 @@ def interface_of(rel: str, text: str, tree: ast.Module,
         for slot in shown:
             shell = shell.replace(repr(slot), repr(slot[slot.index("<"):]))
         units.append(Unit(frozenset(_binds(stmt)), frozenset(uses), key, shell, tuple(funcs)))
+    defines_all, dunder_all = _dunder_all(tree)
     return Interface(units=tuple(units), identifiers=frozenset(names.found), bare=frozenset(names.bare),
                      bindings=tuple(_bindings(imports if imports is not None else import_statements(tree), rel)),
-                     directives=tuple(m.group(0).strip() for m in _DIRECTIVE.finditer(text)))
+                     directives=tuple(m.group(0).strip() for m in _DIRECTIVE.finditer(text)),
+                     dunder_all=dunder_all, defines_all=defines_all)
+
+
+def _strings(node: ast.AST | None) -> list[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        out = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return out if len(out) == len(node.elts) else None
+    return None
+
+
+def _dunder_all(tree: ast.Module) -> tuple[bool, frozenset[str] | None]:
+    """Whether the module defines ``__all__`` and, if every mention of it is a literal
+    assignment, ``+=``, ``.append``, ``.extend`` or ``.remove`` of strings, the names it may
+    hold (None: built some other way, which the server may or may not follow)."""
+    names: set[str] = set()
+    defines = False
+    literal: set[int] = set()  # the ``__all__`` Name nodes of the literal forms
+    for node in ast.walk(tree):
+        target = value = None
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                defines = True
+                target, value = (targets[0] if len(targets) == 1 else None), node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and isinstance(node.func.value, ast.Name) and node.func.value.id == "__all__"
+              and node.func.attr in ("append", "extend", "remove") and len(node.args) == 1 and not node.keywords):
+            target, value = node.func.value, node.args[0]
+        found = _strings(value) if target is not None else None
+        if found is not None and target is not None:
+            literal.add(id(target))
+            names.update(found)
+    static = not any(isinstance(n, ast.Name) and n.id == "__all__" and id(n) not in literal for n in ast.walk(tree))
+    return defines, (frozenset(names) if static else None)
+
+
+def star_visible(iface: Interface | None, names: frozenset[str]) -> frozenset[str] | None:
+    """Of a module's changed ``names``, those ``from module import *`` binds in an importer:
+    the names of a static ``__all__``, else those without a leading underscore (as the server
+    decides); None: cannot tell (``__all__`` changed or is built dynamically)."""
+    if iface is None or "__all__" in names:
+        return None
+    if not iface.defines_all:
+        return frozenset(n for n in names if not n.startswith("_"))
+    return None if iface.dunder_all is None else names & iface.dunder_all
 
 
 def parse_interface(rel: str, text: str) -> Interface | None:
@@ -597,4 +647,4 @@ def body_changes(old: Interface, new: Interface) -> dict[str, list[tuple[Func, F
 
 __all__ = ["ALL_EXPORTS", "Func", "Interface", "NameWalker", "SourcePositions", "Unit", "body_changes",
            "changed_exports", "direct_changes", "dump", "exports_using", "import_statements", "interface_of",
-           "is_abstract", "is_docstring", "is_protocol", "parse_interface", "probes_for"]
+           "is_abstract", "is_docstring", "is_protocol", "parse_interface", "probes_for", "star_visible"]
