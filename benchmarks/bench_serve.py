@@ -1,12 +1,14 @@
 """Benchmark: the reward service (``lanser serve``) under N concurrent rollouts vs the baselines.
 
     .venv/bin/python benchmarks/bench_serve.py [--sessions 8,32,128] [--steps 8] [--bases 4]
-                                               [--sample 16] [--no-ray] [--large] [--quick] [--json OUT]
+                                               [--sample 16] [--no-ray] [--large [django|sympy]] [--quick]
+                                               [--json OUT]
 
 Bases: real packages copied from this venv's site-packages (click, attrs, jsonschema,
 starlette; ``--bases`` takes the first ones), each committed into its own git repository, so
-sessions name a (repository, commit) as a trainer does; ``--large`` adds sympy 1.14.0's sdist
-(fetched with pip once, as ``bench_reward_large.py`` does).  The sessions of a base are a GRPO
+sessions name a (repository, commit) as a trainer does; ``--large`` adds a large real tree as a
+base, django 5.2.8's sdist (2,816 files, the tree of the fidelity work) or ``--large sympy``
+(1.14.0), fetched with pip once, as ``bench_reward_large.py`` does.  The sessions of a base are a GRPO
 group: the same base, different edits.  Session k's step j writes one of six modules of its base
 (the module rotates with k and j): even steps append a function with a type error, odd steps fix
 it, so every step changes the diagnostics.
@@ -64,6 +66,7 @@ from lanser.service.worker import tree_rss  # noqa: E402
 # base name -> the installed packages copied into it (attrs' code lives in ``attr``)
 PACKAGES: dict[str, list[str]] = {"click": ["click"], "attrs": ["attr", "attrs"],
                                   "jsonschema": ["jsonschema"], "starlette": ["starlette"]}
+LARGE = {"django": "5.2.8", "sympy": "1.14.0"}  # --large: the sdist fetched
 LANSER = Path(sys.executable).parent / "lanser"
 NPROC = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -334,7 +337,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=8, help="steps per session (M)")
     ap.add_argument("--bases", type=int, default=4, help="how many of click, attrs, jsonschema, starlette")
     ap.add_argument("--sample", type=int, default=16, help="steps (a) and sessions (b) measured per N")
-    ap.add_argument("--large", action="store_true", help="add sympy 1.14.0 (fetched with pip) as a base")
+    ap.add_argument("--large", nargs="?", const="django", choices=sorted(LARGE), default=None,
+                    help="add a large tree (fetched with pip) as a base: django (default) or sympy")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "lanser-bench"))
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     ap.add_argument("--ray-sessions", default=None, help="N values for Ray (default: the same)")
@@ -356,7 +360,7 @@ def main() -> int:
         if args.large:
             from bench_reward_large import fetch
 
-            bases.append(make_base("sympy", fetch("sympy", "1.14.0", Path(args.cache)), tmp))
+            bases.append(make_base(args.large, fetch(args.large, LARGE[args.large], Path(args.cache)), tmp))
         out["bases"] = [{"name": b.name, "modules": b.modules} for b in bases]
         print(f"bases: {', '.join(b.name for b in bases)}; M={args.steps} steps per session", flush=True)
         for n in ns:

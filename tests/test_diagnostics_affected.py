@@ -431,3 +431,28 @@ def test_settle_grows_through_the_class_and_gives_up_on_dunders():
     assert settle(change, frozenset({"C.__init__", "C.b"})) == {"a", "total"}
     assert settle(change, frozenset({"C.__init__", "C.a", "C.b"})) == frozenset()
     assert settle(change, frozenset({"C.a", "C.b"})) is None  # __init__'s type changed: the whole class
+
+
+def test_the_tracker_parses_a_text_it_saw_lately_only_once(monkeypatch):
+    """Sessions sharing a server switch files between their own texts at every step: a text
+    seen lately is not parsed again, and the cache stays bounded."""
+    from lanser.diagnostics import tracker as tracker_module
+
+    calls: list[tuple[str, str]] = []
+    real = tracker_module.analyze
+
+    def counting(rel: str, text: str):
+        calls.append((rel, text))
+        return real(rel, text)
+
+    monkeypatch.setattr(tracker_module, "analyze", counting)
+    t = tracker_module.ChangeTracker(stdlib=STDLIB, cycles=False, libraries=None)
+    texts = [f"def f{i}() -> int:\n    return {i}\n" for i in range(4)]
+    for text in texts + texts + texts[::-1]:
+        assert t.parse("m.py", text).interface is not None
+    assert calls == [("m.py", text) for text in texts]
+    for i in range(tracker_module.RECENT_PARSES + 8):
+        t.parse("m.py", f"x = {i}\n")
+    assert len(t._recent) == tracker_module.RECENT_PARSES
+    t.parse("m.py", texts[0])  # long evicted: parsed again
+    assert calls[-1] == ("m.py", texts[0])

@@ -481,7 +481,7 @@ def interface_of(rel: str, text: str, tree: ast.Module,
         for slot in shown:
             shell = shell.replace(repr(slot), repr(slot[slot.index("<"):]))
         units.append(Unit(frozenset(_binds(stmt)), frozenset(uses), key, shell, tuple(funcs)))
-    defines_all, dunder_all = _dunder_all(tree)
+    defines_all, dunder_all = _dunder_all(text, tree)
     return Interface(units=tuple(units), identifiers=frozenset(names.found), bare=frozenset(names.bare),
                      bindings=tuple(_bindings(imports if imports is not None else import_statements(tree), rel)),
                      directives=tuple(m.group(0).strip() for m in _DIRECTIVE.finditer(text)),
@@ -497,15 +497,23 @@ def _strings(node: ast.AST | None) -> list[str] | None:
     return None
 
 
-def _dunder_all(tree: ast.Module) -> tuple[bool, frozenset[str] | None]:
+def _dunder_all(text: str, tree: ast.Module) -> tuple[bool, frozenset[str] | None]:
     """Whether the module defines ``__all__`` and, if every mention of it is a literal
     assignment, ``+=``, ``.append``, ``.extend`` or ``.remove`` of strings, the names it may
     hold (None: built some other way, which the server may or may not follow)."""
+    if "__all__" not in text:
+        return False, frozenset()
     names: set[str] = set()
-    defines = False
+    defines = dynamic = False
     literal: set[int] = set()  # the ``__all__`` Name nodes of the literal forms
+    mentions: list[ast.Name] = []
     for node in ast.walk(tree):
-        target = value = None
+        if isinstance(node, ast.Name):
+            if node.id == "__all__":
+                mentions.append(node)
+            continue
+        target: ast.AST | None = None
+        value: ast.AST | None = None
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
@@ -519,8 +527,8 @@ def _dunder_all(tree: ast.Module) -> tuple[bool, frozenset[str] | None]:
         if found is not None and target is not None:
             literal.add(id(target))
             names.update(found)
-    static = not any(isinstance(n, ast.Name) and n.id == "__all__" and id(n) not in literal for n in ast.walk(tree))
-    return defines, (frozenset(names) if static else None)
+    dynamic = any(id(n) not in literal for n in mentions)
+    return defines, (None if dynamic else frozenset(names))
 
 
 def star_visible(iface: Interface | None, names: frozenset[str]) -> frozenset[str] | None:

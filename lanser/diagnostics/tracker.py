@@ -14,6 +14,7 @@ replay from the trace) for every new library name the workspace imports.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -27,6 +28,7 @@ from .members import MemberChange, member_changes, settle
 
 LibraryFact = Callable[[frozenset[str], frozenset[str], frozenset[str]], frozenset[str]]
 PY_SUFFIXES = (".py", ".pyi")
+RECENT_PARSES = 64  # parses kept beyond each file's current and previous one
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ChangeTracker:
         self.library_fact = libraries
         self.parsed: dict[str, Parsed] = {}
         self._spare: dict[str, Parsed] = {}
+        self._recent: OrderedDict[tuple[str, str], Parsed] = OrderedDict()  # (rel, text): LRU
         self.files: set[str] = set()          # the workspace's Python files at the last pull
         self.pending: dict[str, str] = {}     # rel -> created|changed|deleted since the last pull
         self.before: dict[str, bytes | None] = {}  # changed file -> its bytes at the last pull
@@ -91,8 +94,7 @@ class ChangeTracker:
             return cached
         spare = self._spare.get(rel)
         if spare is None or spare.text != text:
-            imports, interface = analyze(rel, text)
-            spare = Parsed(text, imports, interface)
+            spare = self._analyze(rel, text)
         if cached is not None:
             self._spare[rel] = cached
         self.parsed[rel] = spare
@@ -107,9 +109,23 @@ class ChangeTracker:
         for cached in (self.parsed.get(rel), self._spare.get(rel)):
             if cached is not None and cached.text == text:
                 return cached.interface
+        self._spare[rel] = parsed = self._analyze(rel, text)
+        return parsed.interface
+
+    def _analyze(self, rel: str, text: str) -> Parsed:
+        """``rel``'s parse for ``text``, from the recent ones when it was seen lately: the
+        sessions of a shared server switch the same files between their own texts at every
+        step, and parsing them again cost more than the rest of the step's own work."""
+        key = (rel, text)
+        found = self._recent.get(key)
+        if found is not None:
+            self._recent.move_to_end(key)
+            return found
         imports, interface = analyze(rel, text)
-        self._spare[rel] = Parsed(text, imports, interface)
-        return interface
+        found = self._recent[key] = Parsed(text, imports, interface)
+        while len(self._recent) > RECENT_PARSES:
+            self._recent.popitem(last=False)
+        return found
 
     def prime(self, texts: Mapping[str, str]) -> None:
         """Parse every file (run in a worker thread while the server checks the workspace)."""
