@@ -21,10 +21,11 @@ For each N (sessions, spread round-robin over the bases), measured in the same r
   as the client sees it, peak RSS of the router + workers + servers (polled from /v1/pool),
   server starts and the most servers one base had.
 * **(a) cold CLI**: one ``pyright --outputjson`` per step on the tree as the step left it
-  (``lanser.pyright_cli.run_pyright_json``), ``nproc`` at a time, on a sample of steps; its
-  error count must equal the step record's.
+  (``lanser.pyright_cli.run_pyright_json``), ``nproc`` at a time, on a sample of steps (one
+  step of each sampled session; sessions taken round-robin over the bases); its error count
+  must equal the step record's.
 * **(b) one RewardScorer per session** (in memory, its own server), ``nproc`` sessions at a
-  time, on a sample of sessions: wall per session (server start included), steps/s; its
+  time, on a sample of sessions (round-robin over the bases): wall per session (server start included), steps/s; its
   records must equal the service's byte for byte.
 * **ray**: the same N through ``lanser serve --ray`` (a local Ray instance on 127.0.0.1);
   its records must equal the local pool's byte for byte; overhead reported.
@@ -259,6 +260,20 @@ def run_service(tmp: Path, bases: list[BaseRepo], plan: list[tuple[int, list[dic
         serve.stop()
 
 
+def spread(plan: list[tuple[int, list[dict[str, Any]]]], sample: int) -> list[int]:
+    """``sample`` sessions taken round-robin over the bases, so a sampled baseline weighs the
+    bases as the service's run does (every k-th session would miss bases: k % bases)."""
+    by_base: dict[int, list[int]] = {}
+    for i, (b, _) in enumerate(plan):
+        by_base.setdefault(b, []).append(i)
+    out: list[int] = []
+    for k in range(len(plan)):
+        for b in sorted(by_base):
+            if k < len(by_base[b]) and len(out) < sample:
+                out.append(by_base[b][k])
+    return out
+
+
 def tree_after(base: BaseRepo, steps: list[dict[str, Any]], upto: int, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
@@ -271,8 +286,7 @@ def tree_after(base: BaseRepo, steps: list[dict[str, Any]], upto: int, dest: Pat
 def run_cold_cli(tmp: Path, bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]]]],
                  records: dict[int, list[bytes]], sample: int) -> dict[str, Any]:
     """(a): one cold ``pyright --outputjson`` per sampled step, nproc at a time."""
-    picks = [(i, j) for i in range(len(plan)) for j in range(len(plan[i][1]))]
-    picks = picks[:: max(1, len(picks) // sample)][:sample]
+    picks = [(i, n % len(plan[i][1])) for n, i in enumerate(spread(plan, sample))]
     trees = [tree_after(bases[plan[i][0]], plan[i][1], j + 1, tmp / f"cli-{n}") for n, (i, j) in enumerate(picks)]
     peak = Peak(lambda: tree_rss(os.getpid()))
     times: list[float] = []
@@ -300,7 +314,7 @@ def run_cold_cli(tmp: Path, bases: list[BaseRepo], plan: list[tuple[int, list[di
 def run_scorers(bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]]]],
                 records: dict[int, list[bytes]], sample: int) -> dict[str, Any]:
     """(b): one RewardScorer (its own server) per sampled session, nproc sessions at a time."""
-    picks = list(range(len(plan)))[:: max(1, len(plan) // sample)][:sample]
+    picks = spread(plan, sample)
     peak = Peak(lambda: tree_rss(os.getpid()))
     per_step: list[float] = []
     equal = True

@@ -5,6 +5,7 @@ of the service reaches the caller as a ServiceError with the contract's code."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -13,13 +14,15 @@ import service_helpers as H
 from rl_fixture import BAD_DIFF, BAD_R, ESCAPE_R, ESCAPE_STEP, GOOD_DIFF, GOOD_R, assert_untouched, snapshot, workspace
 
 from lanser.bundles.canonical import canonical_bytes
-from lanser.integrations.backend import HttpBackend, InProcessBackend, RewardClient
+from lanser.integrations.backend import HttpBackend, InProcessBackend, RewardClient, shutdown_shared
 from lanser.integrations.episode import Episode
+from lanser.integrations.openrlhf import make_get_reward
 from lanser.service.client import ServiceError
 
 pytestmark = pytest.mark.server
 
 STEPS = [{"op": "patch", "patch": GOOD_DIFF}, {"op": "patch", "patch": BAD_DIFF}, ESCAPE_STEP]
+NO_ACTION_R = -0.4  # a step that is not a step: -beta (the default weights)
 
 
 def _episode(client: RewardClient) -> tuple[list[float], dict]:
@@ -57,13 +60,19 @@ def test_http_backend_equals_in_process_on_the_real_service(tmp_path: Path) -> N
             # OpenRLHF's remote reward model (--remote_rm_url http://.../get_reward) on the pool
             prompt = "Fix src/shop/broken.py.\n"
             response = "".join(f"```json\n{json.dumps(s)}\n```\n" for s in (STEPS[0], STEPS[2]))
-            answer = svc.client().request("POST", "/get_reward", {
-                "query": [prompt + response, prompt + f"```json\n{json.dumps(STEPS[0])}\n```\n"],
-                "prompts": [prompt, prompt],
-                "labels": [str(ws), json.dumps({"repo": str(ws)})]})
-            assert answer["rewards"] == answer["scores"] == pytest.approx([GOOD_R + ESCAPE_R, GOOD_R])
-            assert answer["extra_logs"]["lanser_steps"] == [2.0, 1.0]
-            assert answer["extra_logs"]["lanser_refused"] == [1.0, 0.0]
+            # (a response without a usable action is scored, as in process: an error record)
+            payload = {"query": [prompt + response, prompt + f"```json\n{json.dumps(STEPS[0])}\n```\n",
+                                 prompt + "no idea"],
+                       "prompts": [prompt] * 3, "labels": [str(ws), json.dumps({"repo": str(ws)}), str(ws)]}
+            answer = svc.client().request("POST", "/get_reward", payload)
+            try:
+                in_process = asyncio.run(make_get_reward()(payload))
+            finally:
+                shutdown_shared()
+            assert answer == in_process
+            assert answer["rewards"] == answer["scores"] == pytest.approx([GOOD_R + ESCAPE_R, GOOD_R, NO_ACTION_R])
+            assert answer["extra_logs"]["lanser_steps"] == [2.0, 1.0, 1.0]
+            assert answer["extra_logs"]["lanser_refused"] == [1.0, 0.0, 1.0]
             with pytest.raises(ServiceError) as info:
                 svc.client().request("POST", "/get_reward", {"query": "not a list"})
             assert info.value.status == 400 and info.value.code == "E/BAD_INPUT"

@@ -178,6 +178,28 @@ def test_a_long_queue_starts_another_server_and_new_sessions_go_to_the_least_loa
     run(ServiceConfig(scale_queue=3, queue_size=10, stats_interval=30), world, body)
 
 
+def test_a_scale_out_never_evicts_another_server(tmp_path: Path) -> None:
+    """Long queues on every base at the server bound: the extra server of one base stays (it
+    holds no session yet, but evicting it let the bases take turns restarting servers)."""
+    world = World(step_delay=0.05)
+    a, b = base_dirs(tmp_path, 2)
+
+    async def body(pool: Pool) -> None:
+        on_a = [(await pool.open_session({"base": a}))["session"] for _ in range(3)]
+        on_b = [(await pool.open_session({"base": b}))["session"] for _ in range(3)]
+        await asyncio.gather(*(pool.step(s, Q) for s in on_a))
+        await asyncio.sleep(0.05)
+        assert len(pool.runners) == 3 and pool.counters["scale_outs"] == 1
+        for _ in range(3):
+            await asyncio.gather(*(pool.step(s, Q) for s in on_a + on_b))
+            await asyncio.sleep(0.05)
+        assert pool.counters["server_starts"] == 3 and len(pool.runners) == 3
+        assert sum(pool.evictions.values()) == 0
+        assert [len(r.sessions) for r in pool.runners.values()].count(0) == 1
+
+    run(ServiceConfig(scale_queue=3, queue_size=10, max_servers=3, stats_interval=30), world, body)
+
+
 def test_short_queues_never_add_servers(tmp_path: Path) -> None:
     world = World(step_delay=0.02)
     bs = base_dirs(tmp_path, 4)

@@ -204,7 +204,7 @@ def create_app(pool: Pool, *, token: str | None = None, max_body: int | None = N
 
     async def score_on_pool(target: dict[str, Any], steps: list[Any]) -> list[dict[str, Any]]:
         where = {"repo": target["repo"], "base": target["base"]} if target.get("base") else {"base": target["repo"]}
-        answer = await pool.score({**where, "steps": steps})
+        answer = await pool.score({**where, "steps": steps}, lenient=True)
         return list(answer["records"])
 
     reward_model = make_get_reward(scorer=score_on_pool)

@@ -272,11 +272,14 @@ class Pool:
             await worker.call(method, params, timeout=30)
 
     # -- steps ---------------------------------------------------------------------------------
-    async def step(self, sid: str, body: Any) -> str:
-        """One step of a session: its record (canonical JSON text)."""
+    async def step(self, sid: str, body: Any, *, lenient: bool = False) -> str:
+        """One step of a session: its record (canonical JSON text).  ``lenient``: a step
+        object that is not a valid step is taken and gets an error record, as a bad line of
+        ``lanser reward`` does (OpenRLHF's ``/get_reward`` scores a response without a
+        usable action so), instead of being refused."""
         arrived = time.monotonic()
         sess = self.session(sid)
-        step = parse_step(body)
+        raw = self._valid_step(body, lenient)
         if sess.broken:
             raise ReplayMismatch(sess.broken)
         if len(sess.steps) + sess.pending >= self.config.max_steps:
@@ -291,7 +294,7 @@ class Pool:
             self._maybe_scale(slot)
         try:
             async with sess.lock:
-                record = await self._run_step(sess, step.raw)
+                record = await self._run_step(sess, raw)
         finally:
             sess.pending -= 1
             self.total_pending -= 1
@@ -304,6 +307,15 @@ class Pool:
         if self.on_step is not None:
             self.on_step(latency)
         return record
+
+    @staticmethod
+    def _valid_step(body: Any, lenient: bool) -> dict[str, Any]:
+        try:
+            return parse_step(body).raw
+        except BadInput:
+            if lenient and isinstance(body, dict):
+                return body
+            raise
 
     def _admit(self, slot: RunnerSlot | None) -> None:
         c = self.config
@@ -422,14 +434,17 @@ class Pool:
             return
         if any(r.state == "starting" for r in base.runners):
             return
-        if len(self.runners) >= self.config.max_servers and self._victim(idle_only=True) is None:
+        # An extra server only helps the sessions opened after it; it never evicts another
+        # (evicting an idle extra server of another base, which then scaled out again in turn,
+        # restarted servers without end under a long queue on every base).
+        if len(self.runners) >= self.config.max_servers or self._over_budget():
             return
         base.scaling = True
 
         async def go() -> None:
             try:
                 async with base.lock:
-                    new = await self._new_runner(base, idle_only=True)
+                    new = await self._new_runner(base, evict=False)
                 self.counters["scale_outs"] += 1
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(new.ready)
@@ -449,22 +464,22 @@ class Pool:
         mb = self.config.memory_budget_mb
         return mb is not None and self._memory_estimate() >= mb * 1024 * 1024
 
-    def _victim(self, *, idle_only: bool = False) -> RunnerSlot | None:
+    def _victim(self) -> RunnerSlot | None:
         """The least recently used runner that may be stopped (no pending step, not starting);
-        runners without sessions first.  ``idle_only``: only those without sessions."""
-        cands = [r for r in self.runners.values()
-                 if r.state == "ready" and r.pending == 0 and not r.lock.locked()
-                 and not (idle_only and r.sessions)]
+        runners without sessions first."""
+        cands = [r for r in self.runners.values() if r.state == "ready" and r.pending == 0 and not r.lock.locked()]
         return min(cands, key=lambda r: (bool(r.sessions), r.last_used)) if cands else None
 
-    async def _new_runner(self, base: Base, *, idle_only: bool = False) -> RunnerSlot:
+    async def _new_runner(self, base: Base, *, evict: bool = True) -> RunnerSlot:
+        """A new runner for ``base``; at the bounds, the least recently used idle runner is
+        evicted first (``evict=False``: Busy instead)."""
         async with self._runner_lock:  # one at a time: the bounds hold however many arrive together
-            return await self._new_runner_locked(base, idle_only=idle_only)
+            return await self._new_runner_locked(base, evict=evict)
 
-    async def _new_runner_locked(self, base: Base, *, idle_only: bool) -> RunnerSlot:
+    async def _new_runner_locked(self, base: Base, *, evict: bool) -> RunnerSlot:
         while len(self.runners) >= self.config.max_servers or self._over_budget():
             reason = "max-servers" if len(self.runners) >= self.config.max_servers else "memory-budget"
-            victim = self._victim(idle_only=idle_only)
+            victim = self._victim() if evict else None
             if victim is None:
                 self.rejected["servers"] += 1
                 raise Busy(f"every server is busy ({len(self.runners)} running, {reason}); retry later",
@@ -574,7 +589,8 @@ class Pool:
             self._kill_slot(slot, LsCrash(f"worker {worker.id} (pid {worker.pid}) was lost"))
 
     # -- scoring a whole trajectory ------------------------------------------------------------------
-    async def score(self, body: Any) -> dict[str, Any]:
+    async def score(self, body: Any, *, lenient: bool = False) -> dict[str, Any]:
+        """A whole trajectory in a session of its own (``lenient``: as in :meth:`step`)."""
         if not isinstance(body, dict):
             raise BadInput("the request body must be a JSON object")
         _unknown_keys(body, SCORE_KEYS)
@@ -585,14 +601,14 @@ class Pool:
             raise BadInput(f"at most {self.config.max_steps} steps", details={"field": "steps"})
         for i, s in enumerate(steps, start=1):
             try:
-                parse_step(s)
+                self._valid_step(s, lenient)
             except BadInput as exc:
                 raise BadInput(f"step {i}: {exc.message}", details={**exc.details, "index": i}) from None
         self._admit(None)
         sess = await self._new_session({k: v for k, v in body.items() if k != "steps"}, SESSION_KEYS)
         try:
             for s in steps:
-                await self.step(sess.id, s)
+                await self.step(sess.id, s, lenient=lenient)
             records = [orjson.loads(r) for r in sess.records]
         finally:
             self._forget(sess)
