@@ -318,6 +318,7 @@ def run_scorers(bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]
     peak = Peak(lambda: tree_rss(os.getpid()))
     per_step: list[float] = []
     equal = True
+    differ: list[dict[str, Any]] = []
     lock = threading.Lock()
     scratch = Path(tempfile.mkdtemp(prefix="lanser-bench-scorer-"))
 
@@ -337,12 +338,33 @@ def run_scorers(bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]
     with cf.ThreadPoolExecutor(NPROC) as ex:
         for i, recs, _ in ex.map(one, picks):
             equal = equal and recs == records[i]
+            for j, (mine, theirs) in enumerate(zip(recs, records[i])):
+                if mine != theirs:
+                    a, b = json.loads(mine), json.loads(theirs)
+                    differ.append({**first_difference(i, plan[i][0], j, a, b),
+                                   "keys": sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)),
+                                   "scorerRecord": a, "serviceRecord": b})
+                    break
     wall = time.perf_counter() - t0
     shutil.rmtree(scratch, ignore_errors=True)
     steps = sum(len(plan[i][1]) for i in picks)
     return {"sampledSessions": len(picks), "wallS": round(wall, 2), "stepsPerS": round(steps / wall, 3),
             "meanStepMsInclStart": round(statistics.mean(per_step) * 1000), "peakRssMb": round(peak.stop() / 2**20),
-            "serverStarts": len(picks), "recordsEqualService": equal}
+            "serverStarts": len(picks), "recordsEqualService": equal, "differences": differ}
+
+
+def first_difference(session: int, base: int, step: int, mine: Any, theirs: Any, path: str = "") -> dict[str, Any]:
+    """Where a scorer's record first differs from the service's (to report, not to judge)."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        for key in sorted(mine.keys() | theirs.keys()):
+            if mine.get(key) != theirs.get(key):
+                return first_difference(session, base, step, mine.get(key), theirs.get(key), f"{path}/{key}")
+    if isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        for k, (a, b) in enumerate(zip(mine, theirs)):
+            if a != b:
+                return first_difference(session, base, step, a, b, f"{path}/{k}")
+    return {"session": session, "base": base, "step": step + 1, "at": path,
+            "scorer": str(mine)[:300], "service": str(theirs)[:300]}
 
 
 def main() -> int:
@@ -392,6 +414,8 @@ def main() -> int:
                   f"(p50 {a['p50Ms']} ms, counts equal {a['errorCountsEqual']}); (b) scorer per session "
                   f"{b['stepsPerS']} steps/s (records equal {b['recordsEqualService']}); "
                   f"x{run['vsColdCli']} vs (a), x{run['vsScorer']} vs (b)", flush=True)
+            for d in b["differences"]:
+                print(f"  (b) differs: {json.dumps(d)}", flush=True)
             if not args.no_ray and n in ray_ns:
                 r = run_service(tmp, bases, plan, "--ray")
                 rs = r.summary()
