@@ -25,8 +25,8 @@ For each N (sessions, spread round-robin over the bases), measured in the same r
   step of each sampled session; sessions taken round-robin over the bases); its error count
   must equal the step record's.
 * **(b) one RewardScorer per session** (in memory, its own server), ``nproc`` sessions at a
-  time, on a sample of sessions (round-robin over the bases): wall per session (server start included), steps/s; its
-  records must equal the service's byte for byte.
+  time, on a sample of sessions (round-robin over the bases): wall per session (server start
+  included), steps/s; its records must equal the service's byte for byte.
 * **ray**: the same N through ``lanser serve --ray`` (a local Ray instance on 127.0.0.1);
   its records must equal the local pool's byte for byte; overhead reported.
 
@@ -341,7 +341,9 @@ def run_scorers(bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]
             for j, (mine, theirs) in enumerate(zip(recs, records[i])):
                 if mine != theirs:
                     a, b = json.loads(mine), json.loads(theirs)
-                    differ.append({**first_difference(i, plan[i][0], j, a, b),
+                    at, x, y = first_difference(a, b)
+                    differ.append({"session": i, "base": plan[i][0], "step": j + 1, "at": at,
+                                   "scorer": str(x)[:300], "service": str(y)[:300],
                                    "keys": sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)),
                                    "scorerRecord": a, "serviceRecord": b})
                     break
@@ -353,18 +355,17 @@ def run_scorers(bases: list[BaseRepo], plan: list[tuple[int, list[dict[str, Any]
             "serverStarts": len(picks), "recordsEqualService": equal, "differences": differ}
 
 
-def first_difference(session: int, base: int, step: int, mine: Any, theirs: Any, path: str = "") -> dict[str, Any]:
-    """Where a scorer's record first differs from the service's (to report, not to judge)."""
+def first_difference(mine: Any, theirs: Any, path: str = "") -> tuple[str, Any, Any]:
+    """Where two records first differ (a JSON-pointer-like path) and the two values there."""
     if isinstance(mine, dict) and isinstance(theirs, dict):
         for key in sorted(mine.keys() | theirs.keys()):
             if mine.get(key) != theirs.get(key):
-                return first_difference(session, base, step, mine.get(key), theirs.get(key), f"{path}/{key}")
+                return first_difference(mine.get(key), theirs.get(key), f"{path}/{key}")
     if isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
         for k, (a, b) in enumerate(zip(mine, theirs)):
             if a != b:
-                return first_difference(session, base, step, a, b, f"{path}/{k}")
-    return {"session": session, "base": base, "step": step + 1, "at": path,
-            "scorer": str(mine)[:300], "service": str(theirs)[:300]}
+                return first_difference(a, b, f"{path}/{k}")
+    return path, mine, theirs
 
 
 def main() -> int:

@@ -290,21 +290,22 @@ class ImportGraph:
     def wildcard_importer(self, importer: str, module: str) -> bool:
         """Whether ``importer`` does ``from <module or a package above it> import *`` (the
         server binds a package's submodules too)."""
+        return self.wildcard(importer, module) is not None
+
+    def wildcard(self, importer: str, module: str) -> str | None:
+        """``"module"`` when ``importer`` does ``from <module> import *``, ``"package"`` when
+        it does so of a package above ``module`` only, None when neither."""
         imp = self.imports.get(importer)
-        if imp is None:
-            return False
+        if imp is None or not (imp.wildcards or imp.relative_wildcards):
+            return None
         names = self._absolute_names(module)
         path = ".".join(module_parts(module))
-        return (any(n == w or n.startswith(w + ".") for w in imp.wildcards for n in names)
-                or any(path == w or path.startswith(w + ".") for w in imp.relative_wildcards))
-
-    def star_imports(self, importer: str, module: str) -> bool:
-        """Whether ``importer`` does ``from <module> import *`` (the module itself)."""
-        imp = self.imports.get(importer)
-        if imp is None:
-            return False
-        return (bool(self._absolute_names(module) & imp.wildcards)
-                or ".".join(module_parts(module)) in imp.relative_wildcards)
+        if names & imp.wildcards or path in imp.relative_wildcards:
+            return "module"
+        if (any(n.startswith(w + ".") for w in imp.wildcards for n in names)
+                or any(path.startswith(w + ".") for w in imp.relative_wildcards)):
+            return "package"
+        return None
 
     def module_bindings(self, importer: str, module: str, iface: Interface) -> frozenset[str]:
         """Names ``importer`` binds to ``module`` as a module object (``import a.b``,
@@ -384,11 +385,11 @@ class _Propagation:
             self.everything_from(importer)
             return
         starred = frozenset[str]()
-        if self.graph.wildcard_importer(importer, module):
+        wildcard = self.graph.wildcard(importer, module)
+        if wildcard is not None:
             # ``from module import *`` binds (and re-exports) the changed names it shows; one
             # of a package above binds its submodules too: anything may come through.
-            seen = (star_visible(self.interfaces.get(module), names)
-                    if self.graph.star_imports(importer, module) else None)
+            seen = star_visible(self.interfaces.get(module), names) if wildcard == "module" else None
             if seen is None:
                 self.everything_from(importer)
                 return

@@ -504,7 +504,7 @@ def _dunder_all(text: str, tree: ast.Module) -> tuple[bool, frozenset[str] | Non
     if "__all__" not in text:
         return False, frozenset()
     names: set[str] = set()
-    defines = dynamic = False
+    defines = False
     literal: set[int] = set()  # the ``__all__`` Name nodes of the literal forms
     mentions: list[ast.Name] = []
     for node in ast.walk(tree):
@@ -527,8 +527,8 @@ def _dunder_all(text: str, tree: ast.Module) -> tuple[bool, frozenset[str] | Non
         if found is not None and target is not None:
             literal.add(id(target))
             names.update(found)
-    dynamic = any(id(n) not in literal for n in mentions)
-    return defines, (None if dynamic else frozenset(names))
+    static = all(id(n) in literal for n in mentions)
+    return defines, (frozenset(names) if static else None)
 
 
 def star_visible(iface: Interface | None, names: frozenset[str]) -> frozenset[str] | None:
