@@ -103,3 +103,46 @@ def test_every_step_counts_what_the_cli_counts(tmp_path, in_memory):
     assert "src/app/new.py" in by_id["new-checked"]["byFile"]
     assert "tools/other.py" in by_id["config"]["byFile"]  # the new include is honoured
     assert by_id["reset"] == results[0][1] or by_id["reset"]["errors"] == by_id["excluded-test"]["errors"]
+
+
+def _chain_package(root: Path, n: int) -> Path:
+    """``pkg/m0.py .. m{n-1}.py``, each importing the next and misusing it: one error per
+    module but the last, none of them decidable without the next module."""
+    pkg = root / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    for i in range(n):
+        if i == n - 1:
+            body = f"def f{i}() -> str:\n    return 'x'\n"
+        else:
+            body = (f"from pkg.m{i + 1} import f{i + 1}\n\n\ndef f{i}() -> str:\n    return f{i + 1}()\n\n\n"
+                    f"wrong: int = f{i + 1}()\n")
+        (pkg / f"m{i}.py").write_text(body, encoding="utf-8")
+    return root
+
+
+@pytest.mark.server
+def test_nothing_is_pulled_before_pyright_has_listed_the_workspace(tmp_path):
+    """Without ``include`` pyright logs "No include entries specified" while it reads the
+    configuration, long before its listing ends; pulls answered in between saw a partial
+    program (django: its first files came back unanswered or with fewer errors)."""
+    n = 1500
+    ws = _chain_package(tmp_path / "ws", n)
+
+    async def go() -> tuple[list[str], dict[str, Any]]:
+        engine = Engine(Options(workspace=str(ws)))
+        try:
+            session = await engine.server()
+            assert session.client is not None
+            log_at_start = list(session.client.log)
+            runner = TrajectoryRunner(engine, RewardOptions(by_file="all"))
+            await runner.start()
+            return log_at_start, runner.snapshot.counts()
+        finally:
+            await engine.close()
+
+    log, counts = asyncio.run(go())
+    assert any(m == f"Found {n + 1} source files" for m in log), log[-3:]
+    assert counts["errors"] == n - 1 == count_by_severity(run_pyright_json(ws), ws)["errors"]
+    assert len(counts["byFile"]) == n + 1  # every file answered
+    assert sum(1 for c in counts["byFile"].values() if c["errors"] == 1) == n - 1

@@ -33,7 +33,11 @@ FrameHook = Callable[[str, dict[str, Any]], None]
 # logging.
 logging.getLogger("pygls").addHandler(logging.NullHandler())
 
-_TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found|No include entries)")
+# What pyright logs once it has listed the workspace's files (its source enumerator's end).
+# Not "No include entries specified": that is logged while the configuration is read, before
+# the listing, and a pull answered before the listing ends sees a partial program (django:
+# the first files came back empty or with fewer diagnostics).
+_TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found)")
 
 
 class RawResultProtocol(LanguageServerProtocol):
