@@ -30,10 +30,9 @@ DEFAULT_TIMEOUT = 120.0
 
 
 def pyright_command() -> list[str]:
-    """``[node, index.js]`` of the pinned Pyright CLI (no npm, no update check): the same
-    wheels the language server is started from."""
-    spec = server_spec("pyright")
-    return [spec.node, spec.cli]
+    """``[node, --max-old-space-size=..., index.js]`` of the pinned Pyright CLI (no npm, no
+    update check): the same wheels and Node flags the language server is started with."""
+    return server_spec("pyright").cli_argv
 
 
 def _clean_env() -> dict[str, str]:

@@ -217,3 +217,42 @@ def test_daemon_status_counts_every_server_it_started(ws: Path, tmp_path: Path,
     # per try: a server and the session's one restart; the daemon retries a read once
     assert len(pids(log)) == 4
     assert status["serverStarts"] == len(pids(log))
+
+
+def test_node_gets_room_so_pyright_never_empties_its_cache_by_chance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Server and CLI run with the same old-space limit: the default, or $LANSER_NODE_HEAP_MB."""
+    from lanser.errors import BadInput
+    from lanser.pyright_cli import pyright_command
+    from lanser.server.registry import MAX_DEFAULT_HEAP_MB, NODE_HEAP_ENV, node_heap_mb, server_spec
+
+    monkeypatch.delenv(NODE_HEAP_ENV, raising=False)
+    default = node_heap_mb()
+    assert 4096 <= default <= MAX_DEFAULT_HEAP_MB
+    spec = server_spec("pyright")
+    assert spec.argv[:2] == [spec.node, f"--max-old-space-size={default}"]
+    assert pyright_command() == [spec.node, f"--max-old-space-size={default}", spec.cli]
+    monkeypatch.setenv(NODE_HEAP_ENV, "6000")
+    assert "--max-old-space-size=6000" in spec.argv and "--max-old-space-size=6000" in pyright_command()
+    for bad in ("lots", "12.5", "100"):
+        monkeypatch.setenv(NODE_HEAP_ENV, bad)
+        with pytest.raises(BadInput):
+            node_heap_mb()
+
+
+@pytest.mark.server
+def test_the_running_server_has_the_heap_limit(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag reaches the Node process that runs pyright (read from its command line)."""
+    import asyncio
+
+    from lanser.engine import Engine, Options
+
+    monkeypatch.setenv("LANSER_NODE_HEAP_MB", "5120")
+
+    async def go() -> list[str]:
+        async with Engine(Options(workspace=str(ws))) as eng:
+            session = await eng.server()
+            return Path(f"/proc/{session.pid}/cmdline").read_bytes().decode().split("\0")
+
+    argv = asyncio.run(go())
+    assert "--max-old-space-size=5120" in argv
+    assert any(a.endswith("langserver.index.js") for a in argv)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import output
 from ..errors import LanserError
-from ..server.registry import server_spec
+from ..server.registry import node_heap_mb, server_spec
 from ..server.session import Session, SessionConfig
 from ..version import __version__
 from ..workspace import Workspace
@@ -31,7 +31,7 @@ def diagnose(g: Globals) -> tuple[dict[str, Any], int]:
         spec = server_spec(opts.server)
         report["server"] = {"name": spec.name, "version": spec.version, "pinned": spec.pinned,
                             "matchesPin": spec.matches_pin, "path": spec.langserver}
-        report["node"] = {"path": spec.node, "version": _node_version(spec.node)}
+        report["node"] = {"path": spec.node, "version": _node_version(spec.node), "heapMb": node_heap_mb()}
         ws = Workspace(opts.workspace)
         session = Session(ws, SessionConfig(server=spec.name, python=opts.python, timeout=opts.timeout))
         report["python"] = {"path": session.python.path, "source": session.python.source,
@@ -66,7 +66,8 @@ def doctor(g: Globals) -> int:
         output.emit_lines([
             f"server   {srv.get('name')} {srv.get('version')} (pinned {srv.get('pinned')}: "
             f"{'ok' if srv.get('matchesPin') else 'MISMATCH'})  {srv.get('path')}",
-            f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}",
+            f"node     {report.get('node', {}).get('version')}  {report.get('node', {}).get('path')}"
+            f"  (heap limit {report.get('node', {}).get('heapMb')} MB)",
             f"python   {py.get('version')} via {py.get('source')}  {py.get('path') or '(server discovery)'}",
             f"encoding {report.get('positionEncoding')}"])
         if "error" in report:

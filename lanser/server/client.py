@@ -17,6 +17,7 @@ import contextvars
 import json
 import logging
 import re
+from collections import deque
 from typing import Any, Callable
 
 from lsprotocol import types as T
@@ -37,6 +38,7 @@ logging.getLogger("pygls").addHandler(logging.NullHandler())
 # Not "No include entries specified": that is logged while the configuration is read, before
 # the listing, and a pull answered before the listing ends sees a partial program (django:
 # the first files came back empty or with fewer diagnostics).
+LOG_LINES = 1000
 _TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found)")
 
 
@@ -104,7 +106,10 @@ class LanserLanguageClient(LanguageClient):
         # settle at once instead of each keeping a task to wait on the events.
         self.fault_listeners: set[Callable[[str], None]] = set()
         self.send_failure: Exception | None = None  # the last message pygls could not serialize
-        self.log: list[str] = []
+        # The server's log lines, the latest LOG_LINES only: a warm server logs for as long as it
+        # lives (pyright's "Long operation" lines on every slow check), and a reward service's
+        # servers live for days.
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
         self.returncode: int | None = None
         self._register_handlers()
 

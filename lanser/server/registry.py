@@ -40,7 +40,12 @@ class ServerSpec:
             return override
         if not self.node:
             return [self.langserver, "server"]
-        return [self.node, self.langserver, "--stdio"]
+        return [self.node, *node_flags(), self.langserver, "--stdio"]
+
+    @property
+    def cli_argv(self) -> list[str]:
+        """The command-line checker, with the same Node flags as the server."""
+        return [self.node, *node_flags(), self.cli] if self.node else [self.cli]
 
     @property
     def matches_pin(self) -> bool:
@@ -48,6 +53,38 @@ class ServerSpec:
 
 
 TEST_ARGV_ENV = "LANSER_TEST_SERVER_ARGV"
+
+# Pyright empties its type cache when the Node heap nears its limit (V8's default is about
+# 4 GB), at moments that depend on garbage collection, and what it infers afterwards depends
+# on the order it evaluates things again: two checks of the same tree then differ (sympy 1.14:
+# 33,406 and 33,400 errors; with room, 33,107 every time).  Every pinned Node process, server
+# and CLI alike, gets room; $LANSER_NODE_HEAP_MB sets it.
+NODE_HEAP_ENV = "LANSER_NODE_HEAP_MB"
+MAX_DEFAULT_HEAP_MB = 16384
+MIN_HEAP_MB = 1024
+
+
+def node_heap_mb() -> int:
+    """The old-space limit (MB) for Node: $LANSER_NODE_HEAP_MB, else 3/4 of the machine's
+    memory up to 16 GB (V8 reserves it, it is not used until needed)."""
+    raw = os.environ.get(NODE_HEAP_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadInput(f"${NODE_HEAP_ENV} must be a whole number of MB, got {raw!r}") from None
+        if value < MIN_HEAP_MB:
+            raise BadInput(f"${NODE_HEAP_ENV} must be at least {MIN_HEAP_MB} MB, got {value}")
+        return value
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (AttributeError, ValueError, OSError):
+        return MAX_DEFAULT_HEAP_MB
+    return max(MIN_HEAP_MB * 4, min(MAX_DEFAULT_HEAP_MB, total * 3 // 4))
+
+
+def node_flags() -> list[str]:
+    return [f"--max-old-space-size={node_heap_mb()}"]
 
 
 def _test_argv() -> list[str] | None:
