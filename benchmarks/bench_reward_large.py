@@ -1,7 +1,7 @@
 """Benchmark: per-step reward cost on large real trees vs one cold ``pyright --outputjson``.
 
     .venv/bin/python benchmarks/bench_reward_large.py [--repo django|sympy|all] [--cache DIR]
-                                                      [--verify all|base] [--json OUT]
+                                                      [--verify all|base] [--soak ROUNDS] [--json OUT]
 
 Each repository's source distribution is fetched with pip (``pip download
 --no-deps --no-binary :all:``; cached in ``--cache``, default
@@ -23,6 +23,10 @@ Beside it, in the same run: one cold ``pyright --outputjson`` of the base tree
 as the step left it (written to a scratch copy), whose counts must equal the
 step's counts, file by file.  Ratios printed: cold CLI time / mean step time,
 and cold CLI time / median step time.
+
+``--soak ROUNDS`` (default 20): afterwards, ROUNDS times a reset and the trajectory again
+(without the signature step and its revert, which cost a re-check of most of the tree), with
+Lanser's RSS after each round: its own memory must stay flat over many steps.
 """
 
 from __future__ import annotations
@@ -198,6 +202,7 @@ class RepoResult:
     steps: list[StepResult] = field(default_factory=list)
     server_peak: float = 0.0
     lanser_peak: float = 0.0
+    soak_rss: list[float] = field(default_factory=list)  # Lanser's RSS after each soak round
 
 
 def materialize(base: Path, dest: Path, overlay: dict[str, bytes | None]) -> None:
@@ -222,7 +227,25 @@ def full_table(runner: TrajectoryRunner) -> dict[str, Any]:
     return counts
 
 
-async def run_repo(name: str, src: Path, verify: str, scratch: Path) -> RepoResult:
+SOAK_SKIP = ("signature breaks callers", "revert")  # a soak round stays cheap: the pair cancels out
+
+
+async def soak(runner: TrajectoryRunner, traj: Trajectory, rounds: int, res: RepoResult) -> None:
+    """Lanser's own memory over many steps: ``rounds`` times, a reset and the trajectory again
+    (without the signature step and its revert), Lanser's RSS read after each round."""
+    steps = [{"id": "reset", "op": "reset"}] + [s for s in traj.steps if traj.kinds[s["id"]] not in SOAK_SKIP]
+    lines = "".join(json.dumps(s) + "\n" for s in steps)
+    for k in range(rounds):
+        for item in parse_steps(lines):
+            rec = await runner.run_step(item)
+            assert rec["status"] == "ok", ("soak", k, item.id, rec.get("error"))
+        res.soak_rss.append(rss_mb(os.getpid()))
+    if rounds:
+        series = " ".join(f"{x:.0f}" for x in res.soak_rss)
+        print(f"  soak: {rounds} rounds of {len(steps)} steps; lanser RSS after each round (MB): {series}", flush=True)
+
+
+async def run_repo(name: str, src: Path, verify: str, scratch: Path, soak_rounds: int = 0) -> RepoResult:
     ws = scratch / f"{name}-ws"
     check = scratch / f"{name}-check"
     for d in (ws, check):
@@ -266,6 +289,7 @@ async def run_repo(name: str, src: Path, verify: str, scratch: Path) -> RepoResu
                   f"lanser {step.lanser_rss:6.0f} MB  server {step.server_rss:6.0f} MB"
                   + (f"  cli {step.cli_seconds:5.1f}s equal={step.equal}" if step.equal is not None else ""),
                   flush=True)
+        await soak(runner, traj, soak_rounds, res)
         session = engine.session
         res.server_peak = rss_mb(session.pid if session else None, "VmHWM")
         res.lanser_peak = rss_mb(os.getpid(), "VmHWM")
@@ -284,6 +308,7 @@ def summary(res: RepoResult) -> dict[str, Any]:
             "serverPeakMb": round(res.server_peak), "lanserPeakMb": round(res.lanser_peak),
             "cliPeakMb": round(res.cli_peak_rss),
             "lanserRssMb": [round(s.lanser_rss) for s in res.steps],
+            "soakRssMb": [round(x) for x in res.soak_rss],
             "maxRecordBytes": max(s.record_bytes for s in res.steps),
             "steps": [s.__dict__ for s in res.steps]}
 
@@ -294,6 +319,8 @@ def main() -> int:
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "lanser-bench"))
     ap.add_argument("--verify", choices=["all", "base"], default="all",
                     help="all: a cold CLI run per step checks its counts (slow); base: only the base tree")
+    ap.add_argument("--soak", type=int, default=20, metavar="ROUNDS",
+                    help="after the trajectory: ROUNDS x (reset + its cheap steps), Lanser's RSS after each")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     names = list(REPOS) if args.repo == "all" else [args.repo]
@@ -302,14 +329,15 @@ def main() -> int:
         for name in names:
             pkg, version = REPOS[name]
             src = fetch(pkg, version, Path(args.cache))
-            res = asyncio.run(run_repo(name, src, args.verify, Path(tmp)))
+            res = asyncio.run(run_repo(name, src, args.verify, Path(tmp), args.soak))
             s = summary(res)
             out.append(s)
             print(f"{name}: cold CLI {s['coldCli']}s; lanser start {s['start']}s; per step mean {s['meanStep']}s "
                   f"(x{s['meanRatio']}), median {s['medianStep']}s (x{s['medianRatio']}); counts equal on every "
                   f"step: {s['allEqual']}; peak RSS server {s['serverPeakMb']} MB, lanser {s['lanserPeakMb']} MB "
                   f"(per step {s['lanserRssMb'][0]}..{s['lanserRssMb'][-1]} MB), CLI {s['cliPeakMb']} MB; "
-                  f"largest record {s['maxRecordBytes']} B", flush=True)
+                  f"largest record {s['maxRecordBytes']} B"
+                  + (f"; soak RSS {s['soakRssMb'][0]}..{s['soakRssMb'][-1]} MB" if s["soakRssMb"] else ""), flush=True)
     print(machine_line())
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
