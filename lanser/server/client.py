@@ -38,8 +38,8 @@ logging.getLogger("pygls").addHandler(logging.NullHandler())
 # Not "No include entries specified": that is logged while the configuration is read, before
 # the listing, and a pull answered before the listing ends sees a partial program (django:
 # the first files came back empty or with fewer diagnostics).
-LOG_LINES = 1000
 _TRACKED_RE = re.compile(r"^(Found \d+ source files?|No source files found)")
+LOG_LINES = 1000  # the server's log lines a client keeps (the latest)
 
 
 class RawResultProtocol(LanguageServerProtocol):
