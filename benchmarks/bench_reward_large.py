@@ -190,6 +190,8 @@ class StepResult:
     server_rss: float
     equal: bool | None = None
     cli_seconds: float | None = None
+    cli_errors: int | None = None
+    differing: list[str] = field(default_factory=list)  # files whose counts differ from the CLI's
 
 
 @dataclass
@@ -282,12 +284,18 @@ async def run_repo(name: str, src: Path, verify: str, scratch: Path, soak_rounds
                 materialize(src, check, ows.overlay)
                 counts, step.cli_seconds, peak = cli_counts(check)
                 res.cli_peak_rss = max(res.cli_peak_rss, peak)
-                step.equal = counts == full_table(runner)
+                ours = full_table(runner)
+                step.equal = counts == ours
+                step.cli_errors = counts["errors"]
+                step.differing = sorted(f for f in set(counts["byFile"]) | set(ours["byFile"])
+                                        if counts["byFile"].get(f) != ours["byFile"].get(f))
             res.steps.append(step)
             print(f"  {step.id:<12} {step.kind:<26} pulled {step.pulled if step.pulled is not None else 'all':>5} "
                   f"{step.seconds:7.3f}s  errors {step.errors:>6}  record {step.record_bytes:>6} B  "
                   f"lanser {step.lanser_rss:6.0f} MB  server {step.server_rss:6.0f} MB"
-                  + (f"  cli {step.cli_seconds:5.1f}s equal={step.equal}" if step.equal is not None else ""),
+                  + (f"  cli {step.cli_seconds:5.1f}s equal={step.equal}" if step.equal is not None else "")
+                  + (f" (cli errors {step.cli_errors}; {len(step.differing)} files differ: "
+                     f"{', '.join(step.differing[:5])})" if step.equal is False else ""),
                   flush=True)
         await soak(runner, traj, soak_rounds, res)
         session = engine.session
